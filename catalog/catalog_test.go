@@ -1,0 +1,303 @@
+package catalog
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aiproxy/aiproxy"
+)
+
+// builtinAction is one row of spec/catalog.md. Real clients find actions by path and
+// method, so this table pins the contract: change it only with the spec.
+type builtinAction struct {
+	service, slug, method, path, request, response string
+	billable, destructive                          bool
+	pollAction                                     string
+}
+
+var catalogMD = []builtinAction{
+	// heygen
+	{"heygen", "list-templates", "GET", "/v2/templates", "raw", "json", false, false, ""},
+	{"heygen", "get-template", "GET", "/v2/template/{template_id}", "raw", "json", false, false, ""},
+	{"heygen", "generate-template-video", "POST", "/v2/template/{template_id}/generate", "json", "json", true, false, "video-status"},
+	{"heygen", "list-avatars", "GET", "/v2/avatars", "raw", "json", false, false, ""},
+	{"heygen", "list-voices", "GET", "/v2/voices", "raw", "json", false, false, ""},
+	{"heygen", "generate-video", "POST", "/v2/video/generate", "json", "json", true, false, "video-status"},
+	{"heygen", "video-status", "GET", "/v1/video_status.get", "raw", "json", false, false, ""},
+	{"heygen", "list-videos", "GET", "/v1/video.list", "raw", "json", false, false, ""},
+	{"heygen", "delete-video", "DELETE", "/v1/video.delete", "raw", "json", false, true, ""},
+	{"heygen", "translate-video", "POST", "/v2/video_translate", "json", "json", true, false, "translation-status"},
+	{"heygen", "translation-status", "GET", "/v2/video_translate/{video_translate_id}", "raw", "json", false, false, ""},
+	{"heygen", "upload-asset", "POST", "/v1/asset", "binary", "json", false, false, ""},
+	{"heygen", "list-assets", "GET", "/v1/asset/list", "raw", "json", false, false, ""},
+	{"heygen", "create-photo-avatar", "POST", "/v2/photo_avatar/avatar_group/create", "json", "json", true, false, "photo-avatar-train-status"},
+	{"heygen", "photo-avatar-train-status", "GET", "/v2/photo_avatar/{photo_avatar_id}", "raw", "json", false, false, ""},
+	{"heygen", "list-talking-photos", "GET", "/v1/talking_photo.list", "raw", "json", false, false, ""},
+	{"heygen", "get-remaining-quota", "GET", "/v2/user/remaining_quota", "raw", "json", false, false, ""},
+	{"heygen", "add-webhook", "POST", "/v1/webhook/endpoint.add", "json", "json", false, false, ""},
+	{"heygen", "list-webhooks", "GET", "/v1/webhook/endpoint.list", "raw", "json", false, false, ""},
+	{"heygen", "delete-webhook", "DELETE", "/v1/webhook/endpoint.delete", "raw", "json", false, true, ""},
+	{"heygen", "v3-list-avatar-groups", "GET", "/v3/avatars", "raw", "json", false, false, ""},
+	{"heygen", "v3-get-avatar-group", "GET", "/v3/avatars/{group_id}", "raw", "json", false, false, ""},
+	{"heygen", "v3-create-avatar", "POST", "/v3/avatars", "json", "json", true, false, "v3-get-avatar-look"},
+	{"heygen", "v3-list-avatar-looks", "GET", "/v3/avatars/looks", "raw", "json", false, false, ""},
+	{"heygen", "v3-get-avatar-look", "GET", "/v3/avatars/looks/{look_id}", "raw", "json", false, false, ""},
+	{"heygen", "v3-list-voices", "GET", "/v3/voices", "raw", "json", false, false, ""},
+	{"heygen", "v3-get-voice", "GET", "/v3/voices/{voice_id}", "raw", "json", false, false, ""},
+	{"heygen", "v3-speech", "POST", "/v3/voices/speech", "json", "json", true, false, ""},
+	{"heygen", "v3-create-video", "POST", "/v3/videos", "json", "json", true, false, "v3-get-video"},
+	{"heygen", "v3-list-videos", "GET", "/v3/videos", "raw", "json", false, false, ""},
+	{"heygen", "v3-get-video", "GET", "/v3/videos/{video_id}", "raw", "json", false, false, ""},
+	{"heygen", "v3-delete-video", "DELETE", "/v3/videos/{video_id}", "raw", "json", false, true, ""},
+	{"heygen", "v3-upload-asset", "POST", "/v3/assets", "multipart", "json", false, false, ""},
+	{"heygen", "v3-get-asset", "GET", "/v3/assets/{asset_id}", "raw", "json", false, false, ""},
+	{"heygen", "v3-delete-asset", "DELETE", "/v3/assets/{asset_id}", "raw", "json", false, true, ""},
+	{"heygen", "v3-list-templates", "GET", "/v3/templates", "raw", "json", false, false, ""},
+	{"heygen", "v3-get-template", "GET", "/v3/templates/{template_id}", "raw", "json", false, false, ""},
+	{"heygen", "v3-generate-template-video", "POST", "/v3/templates/{template_id}", "json", "json", true, false, "v3-get-video"},
+	{"heygen", "v3-create-video-translation", "POST", "/v3/video-translations", "json", "json", true, false, "v3-get-video-translation"},
+	{"heygen", "v3-get-video-translation", "GET", "/v3/video-translations/{video_translation_id}", "raw", "json", false, false, ""},
+	{"heygen", "v3-list-translation-languages", "GET", "/v3/video-translations/languages", "raw", "json", false, false, ""},
+	{"heygen", "v3-create-webhook-endpoint", "POST", "/v3/webhooks/endpoints", "json", "json", false, false, ""},
+	{"heygen", "v3-list-webhook-endpoints", "GET", "/v3/webhooks/endpoints", "raw", "json", false, false, ""},
+	{"heygen", "v3-delete-webhook-endpoint", "DELETE", "/v3/webhooks/endpoints/{endpoint_id}", "raw", "json", false, true, ""},
+	{"heygen", "v3-get-current-user", "GET", "/v3/users/me", "raw", "json", false, false, ""},
+	// elevenlabs
+	{"elevenlabs", "list-voices", "GET", "/v1/voices", "raw", "json", false, false, ""},
+	{"elevenlabs", "get-voice", "GET", "/v1/voices/{voice_id}", "raw", "json", false, false, ""},
+	{"elevenlabs", "add-voice", "POST", "/v1/voices/add", "multipart", "json", false, false, ""},
+	{"elevenlabs", "edit-voice", "POST", "/v1/voices/{voice_id}/edit", "multipart", "json", false, false, ""},
+	{"elevenlabs", "delete-voice", "DELETE", "/v1/voices/{voice_id}", "raw", "json", false, true, ""},
+	{"elevenlabs", "get-voice-settings", "GET", "/v1/voices/{voice_id}/settings", "raw", "json", false, false, ""},
+	{"elevenlabs", "list-models", "GET", "/v1/models", "raw", "json", false, false, ""},
+	{"elevenlabs", "tts", "POST", "/v1/text-to-speech/{voice_id}", "json", "passthrough", true, false, ""},
+	{"elevenlabs", "tts-stream", "POST", "/v1/text-to-speech/{voice_id}/stream", "json", "stream", true, false, ""},
+	{"elevenlabs", "tts-timestamps", "POST", "/v1/text-to-speech/{voice_id}/with-timestamps", "json", "json", true, false, ""},
+	{"elevenlabs", "tts-stream-timestamps", "POST", "/v1/text-to-speech/{voice_id}/stream/with-timestamps", "json", "stream", true, false, ""},
+	{"elevenlabs", "sound-generation", "POST", "/v1/sound-generation", "json", "passthrough", true, false, ""},
+	{"elevenlabs", "audio-isolation", "POST", "/v1/audio-isolation", "multipart", "passthrough", true, false, ""},
+	{"elevenlabs", "audio-isolation-stream", "POST", "/v1/audio-isolation/stream", "multipart", "stream", true, false, ""},
+	{"elevenlabs", "create-dubbing", "POST", "/v1/dubbing", "multipart", "json", true, false, "get-dubbing"},
+	{"elevenlabs", "get-dubbing", "GET", "/v1/dubbing/{dubbing_id}", "raw", "json", false, false, ""},
+	{"elevenlabs", "get-dubbed-audio", "GET", "/v1/dubbing/{dubbing_id}/audio/{language_code}", "raw", "passthrough", false, false, ""},
+	{"elevenlabs", "delete-dubbing", "DELETE", "/v1/dubbing/{dubbing_id}", "raw", "json", false, true, ""},
+	{"elevenlabs", "get-history", "GET", "/v1/history", "raw", "json", false, false, ""},
+	{"elevenlabs", "get-history-item", "GET", "/v1/history/{history_item_id}", "raw", "json", false, false, ""},
+	{"elevenlabs", "get-history-audio", "GET", "/v1/history/{history_item_id}/audio", "raw", "passthrough", false, false, ""},
+	{"elevenlabs", "delete-history-item", "DELETE", "/v1/history/{history_item_id}", "raw", "json", false, true, ""},
+	{"elevenlabs", "get-user", "GET", "/v1/user", "raw", "json", false, false, ""},
+	{"elevenlabs", "get-subscription", "GET", "/v1/user/subscription", "raw", "json", false, false, ""},
+}
+
+func mustBuiltin(t *testing.T) *Catalog {
+	t.Helper()
+	c, err := Builtin()
+	if err != nil {
+		t.Fatalf("Builtin: %v", err)
+	}
+	return c
+}
+
+func TestBuiltinLoads(t *testing.T) {
+	c := mustBuiltin(t)
+	var slugs []string
+	for _, s := range c.Services() {
+		slugs = append(slugs, s.Slug)
+	}
+	if want := []string{"elevenlabs", "heygen"}; !slices.Equal(slugs, want) {
+		t.Fatalf("services = %v, want %v", slugs, want)
+	}
+}
+
+func TestBuiltinEnabledActionsAreExactlyCatalogMD(t *testing.T) {
+	c := mustBuiltin(t)
+	got := map[string][]string{}
+	want := map[string][]string{}
+	for _, s := range c.Services() {
+		for _, e := range s.EnabledEndpoints() {
+			got[s.Slug] = append(got[s.Slug], e.Slug)
+		}
+	}
+	for _, a := range catalogMD {
+		want[a.service] = append(want[a.service], a.slug)
+	}
+	for svc := range want {
+		if !slices.Equal(got[svc], want[svc]) {
+			t.Errorf("%s enabled actions, in order:\n got %v\nwant %v", svc, got[svc], want[svc])
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("services with actions: got %d, want %d", len(got), len(want))
+	}
+}
+
+func TestBuiltinActionsMatchCatalogMD(t *testing.T) {
+	c := mustBuiltin(t)
+	for _, a := range catalogMD {
+		t.Run(a.service+"/"+a.slug, func(t *testing.T) {
+			s := c.Service(a.service)
+			if s == nil {
+				t.Fatalf("no service %q", a.service)
+			}
+			e := s.Endpoint(a.slug)
+			if e == nil {
+				t.Fatalf("no action %q", a.slug)
+			}
+			if e.HTTPMethod != a.method || e.Path.String() != a.path {
+				t.Errorf("upstream = %s %s, want %s %s", e.HTTPMethod, e.Path, a.method, a.path)
+			}
+			if string(e.RequestMode) != a.request || string(e.ResponseMode) != a.response {
+				t.Errorf("modes = %s→%s, want %s→%s", e.RequestMode, e.ResponseMode, a.request, a.response)
+			}
+			if e.Billable != a.billable || e.Destructive != a.destructive {
+				t.Errorf("billable, destructive = %v, %v, want %v, %v", e.Billable, e.Destructive, a.billable, a.destructive)
+			}
+			wantCallback := CallbackNone
+			if a.pollAction != "" {
+				wantCallback = CallbackPoll
+			}
+			if e.CallbackMode != wantCallback || e.PollAction != a.pollAction {
+				t.Errorf("callback = %s → %q, want %s → %q", e.CallbackMode, e.PollAction, wantCallback, a.pollAction)
+			}
+			if e.SupportsStreaming != (e.ResponseMode == ResponseStream) {
+				t.Errorf("supports_streaming = %v with response_mode %s", e.SupportsStreaming, e.ResponseMode)
+			}
+			if !e.Enabled {
+				t.Errorf("disabled: %s", e.DisabledReason)
+			}
+		})
+	}
+}
+
+func TestBuiltinDisabledActionsAreTheTwoMissingUpstreamPaths(t *testing.T) {
+	c := mustBuiltin(t)
+	want := map[string]string{
+		"heygen/get-asset":              "GET /v1/asset/{asset_id}",
+		"heygen/generate-talking-photo": "POST /v2/video/talking_photo",
+	}
+	got := map[string]string{}
+	for _, s := range c.Services() {
+		for _, e := range s.Endpoints {
+			if e.Enabled {
+				continue
+			}
+			got[s.Slug+"/"+e.Slug] = e.HTTPMethod + " " + e.Path.String()
+			if e.DisabledReason == "" {
+				t.Errorf("%s/%s: disabled without a reason", s.Slug, e.Slug)
+			}
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("disabled = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+}
+
+func TestBuiltinServiceHeaders(t *testing.T) {
+	tests := []struct {
+		slug, display, typ, baseURL, header string
+		timeout                             time.Duration
+		async, streaming                    bool
+	}{
+		{"heygen", "HeyGen", "video", "https://api.heygen.com", "X-Api-Key", 120 * time.Second, true, false},
+		{"elevenlabs", "ElevenLabs", "tts", "https://api.elevenlabs.io", "xi-api-key", 60 * time.Second, true, true},
+	}
+	c := mustBuiltin(t)
+	for _, tt := range tests {
+		t.Run(tt.slug, func(t *testing.T) {
+			s := c.Service(tt.slug)
+			if s == nil {
+				t.Fatal("missing")
+			}
+			if s.DisplayName != tt.display || s.ServiceType != tt.typ || s.BaseURL != tt.baseURL {
+				t.Errorf("display, type, base_url = %q, %q, %q", s.DisplayName, s.ServiceType, s.BaseURL)
+			}
+			if s.AuthMode != "header" || s.AuthHeader != tt.header || s.AuthPrefix != "" {
+				t.Errorf("auth = %q %q %q, want header %q", s.AuthMode, s.AuthHeader, s.AuthPrefix, tt.header)
+			}
+			if s.DefaultTimeout != tt.timeout {
+				t.Errorf("timeout = %v, want %v", s.DefaultTimeout, tt.timeout)
+			}
+			if s.SupportsAsyncJobs != tt.async || s.SupportsStreaming != tt.streaming {
+				t.Errorf("async, streaming = %v, %v", s.SupportsAsyncJobs, s.SupportsStreaming)
+			}
+			if s.CredentialName != tt.slug {
+				t.Errorf("credential_name = %q", s.CredentialName)
+			}
+			if s.CredentialPolicy != aiproxy.TenantOnly {
+				t.Errorf("credential_policy = %+v, want tenant-only", s.CredentialPolicy)
+			}
+		})
+	}
+}
+
+func TestBuiltinUploadDetails(t *testing.T) {
+	c := mustBuiltin(t)
+	tests := []struct {
+		service, slug string
+		baseURL       string
+		requiredQuery []string
+		fileFields    []string
+		contentTypes  []string
+	}{
+		{"heygen", "upload-asset", "https://upload.heygen.com", nil, []string{"file"},
+			[]string{"image/png", "image/jpeg", "video/mp4", "video/webm", "audio/mpeg"}},
+		{"heygen", "v3-upload-asset", "https://api.heygen.com", nil, []string{"file"}, nil},
+		{"heygen", "video-status", "https://api.heygen.com", []string{"video_id"}, nil, nil},
+		{"heygen", "delete-video", "https://api.heygen.com", []string{"video_id"}, nil, nil},
+		{"heygen", "delete-webhook", "https://api.heygen.com", []string{"endpoint_id"}, nil, nil},
+		{"elevenlabs", "add-voice", "https://api.elevenlabs.io", nil, []string{"files"}, nil},
+		{"elevenlabs", "audio-isolation", "https://api.elevenlabs.io", nil, []string{"audio"}, nil},
+		{"elevenlabs", "audio-isolation-stream", "https://api.elevenlabs.io", nil, []string{"audio"}, nil},
+		{"elevenlabs", "create-dubbing", "https://api.elevenlabs.io", nil, []string{"file"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.service+"/"+tt.slug, func(t *testing.T) {
+			s := c.Service(tt.service)
+			e := s.Endpoint(tt.slug)
+			if got := s.BaseURLFor(e); got != tt.baseURL {
+				t.Errorf("base URL = %q, want %q", got, tt.baseURL)
+			}
+			if !slices.Equal(e.RequiredQuery, tt.requiredQuery) {
+				t.Errorf("required_query = %v, want %v", e.RequiredQuery, tt.requiredQuery)
+			}
+			if !slices.Equal(e.FileFields, tt.fileFields) {
+				t.Errorf("file_fields = %v, want %v", e.FileFields, tt.fileFields)
+			}
+			if !slices.Equal(e.ContentTypes, tt.contentTypes) {
+				t.Errorf("content_types = %v, want %v", e.ContentTypes, tt.contentTypes)
+			}
+		})
+	}
+}
+
+func TestBuiltinStreamingActions(t *testing.T) {
+	c := mustBuiltin(t)
+	var got []string
+	for _, s := range c.Services() {
+		for _, e := range s.Endpoints {
+			if e.SupportsStreaming {
+				got = append(got, s.Slug+"/"+e.Slug)
+			}
+		}
+	}
+	want := []string{"elevenlabs/tts-stream", "elevenlabs/tts-stream-timestamps", "elevenlabs/audio-isolation-stream"}
+	if !slices.Equal(got, want) {
+		t.Errorf("streaming actions = %v, want %v", got, want)
+	}
+}
+
+func TestOpenWithoutDirIsBuiltin(t *testing.T) {
+	c, err := Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c != mustBuiltin(t) {
+		t.Error(`Open("") is not the built-in catalog`)
+	}
+}

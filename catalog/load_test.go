@@ -1,0 +1,348 @@
+package catalog
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/aiproxy/aiproxy"
+)
+
+// header is a complete service header for "acme"; the tests append endpoints to it.
+const header = `slug: acme
+display_name: Acme
+service_type: video
+base_url: https://api.acme.test
+auth:
+  mode: header
+  header: X-Api-Key
+timeout_seconds: 30
+credential_name: acme
+endpoints:
+`
+
+const okEndpoint = `  - slug: get-thing
+    description: Get a thing.
+    method: GET
+    path: /v1/things/{thing_id}
+    request_mode: raw
+    response_mode: json
+`
+
+func files(kv ...string) fstest.MapFS {
+	m := fstest.MapFS{}
+	for i := 0; i < len(kv); i += 2 {
+		m[kv[i]] = &fstest.MapFile{Data: []byte(kv[i+1])}
+	}
+	return m
+}
+
+func TestLoadMinimalServiceGetsDefaults(t *testing.T) {
+	c, err := Load(files("acme.yml", header+okEndpoint, "README.md", "not a service", "sub/x.yaml", "slug: [broken"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Service("acme")
+	if s == nil || s.File != "acme.yml" || s.DefaultTimeout != 30*time.Second {
+		t.Fatalf("service = %+v", s)
+	}
+	if s.CredentialPolicy != aiproxy.TenantOnly {
+		t.Errorf("credential_policy = %+v, want tenant-only default", s.CredentialPolicy)
+	}
+	e := s.Endpoint("get-thing")
+	if e == nil || !e.Enabled || e.CallbackMode != CallbackNone || e.SupportsStreaming || e.Timeout != 0 {
+		t.Errorf("endpoint = %+v", e)
+	}
+}
+
+func TestLoadBinaryResponseModeIsPassthrough(t *testing.T) {
+	c, err := Load(files("acme.yaml", header+`  - slug: get-audio
+    method: GET
+    path: /v1/audio
+    request_mode: raw
+    response_mode: binary
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Service("acme").Endpoint("get-audio").ResponseMode; got != ResponsePassthrough {
+		t.Errorf("response_mode = %q, want passthrough", got)
+	}
+}
+
+// endpoint returns an endpoint block with the given extra or replaced lines; a key set to
+// "-" is left out.
+func endpoint(fields ...string) string {
+	vals := map[string]string{
+		"slug": "get-thing", "method": "GET", "path": "/v1/things/{thing_id}",
+		"request_mode": "raw", "response_mode": "json",
+	}
+	order := []string{"slug", "method", "path", "request_mode", "response_mode"}
+	for i := 0; i < len(fields); i += 2 {
+		if _, ok := vals[fields[i]]; !ok {
+			order = append(order, fields[i])
+		}
+		vals[fields[i]] = fields[i+1]
+	}
+	var b strings.Builder
+	first := true
+	for _, k := range order {
+		if vals[k] == "-" {
+			continue
+		}
+		if first {
+			b.WriteString("  - ")
+			first = false
+		} else {
+			b.WriteString("    ")
+		}
+		b.WriteString(k + ": " + vals[k] + "\n")
+	}
+	return b.String()
+}
+
+func TestLoadRejects(t *testing.T) {
+	tests := []struct {
+		name  string
+		fs    fstest.MapFS
+		wants []string // substrings of the error, beyond "catalog: "
+	}{
+		{"unknown key in service", files("acme.yaml", "colour: red\n"+header+okEndpoint),
+			[]string{"acme.yaml", "colour"}},
+		{"unknown key in endpoint", files("acme.yaml", header+endpoint("verb", "GET")),
+			[]string{"acme.yaml", "verb"}},
+		{"malformed yaml", files("acme.yaml", "slug: [acme\n"), []string{"acme.yaml"}},
+		{"empty file", files("acme.yaml", "# nothing\n"), []string{"acme.yaml: no service defined"}},
+		{"unknown request_mode", files("acme.yaml", header+endpoint("request_mode", "form")),
+			[]string{`acme.yaml: service "acme": endpoint "get-thing": unknown request_mode "form"`}},
+		{"unknown response_mode", files("acme.yaml", header+endpoint("response_mode", "jsn")),
+			[]string{`acme.yaml: service "acme": endpoint "get-thing": unknown response_mode "jsn"`}},
+		{"unknown callback_mode", files("acme.yaml", header+endpoint("callback_mode", "webhook")),
+			[]string{`endpoint "get-thing": unknown callback_mode "webhook"`}},
+		{"poll without poll_action", files("acme.yaml", header+endpoint("callback_mode", "poll")),
+			[]string{`endpoint "get-thing": callback_mode poll needs a poll_action`}},
+		{"poll_action without poll", files("acme.yaml", header+endpoint("poll_action", "get-thing")),
+			[]string{`endpoint "get-thing": poll_action "get-thing" needs callback_mode poll`}},
+		{"poll_action naming no action", files("acme.yaml", header+endpoint("callback_mode", "poll", "poll_action", "thing-status")),
+			[]string{`acme.yaml: service "acme": endpoint "get-thing": poll_action "thing-status": no such action`}},
+		{"path without leading slash", files("acme.yaml", header+endpoint("path", "v1/things")),
+			[]string{`endpoint "get-thing": path template "v1/things" must start with /`}},
+		{"placeholder not a whole segment", files("acme.yaml", header+endpoint("path", "/v1/thing_{id}")),
+			[]string{`endpoint "get-thing"`, "whole segment"}},
+		{"missing slug", files("acme.yaml", header+endpoint("slug", "-")),
+			[]string{`service "acme": endpoint #1: missing slug`}},
+		{"uppercase slug", files("acme.yaml", header+endpoint("slug", "Get-Thing")),
+			[]string{`endpoint "Get-Thing": slug must be lowercase`}},
+		{"missing method", files("acme.yaml", header+endpoint("method", "-")),
+			[]string{`endpoint "get-thing": missing method`}},
+		{"invalid method", files("acme.yaml", header+endpoint("method", "get")),
+			[]string{`endpoint "get-thing": invalid method "get"`}},
+		{"missing path", files("acme.yaml", header+endpoint("path", "-")),
+			[]string{`endpoint "get-thing": missing path`}},
+		{"missing request_mode", files("acme.yaml", header+endpoint("request_mode", "-")),
+			[]string{`endpoint "get-thing": missing request_mode`}},
+		{"missing response_mode", files("acme.yaml", header+endpoint("response_mode", "-")),
+			[]string{`endpoint "get-thing": missing response_mode`}},
+		{"endpoint base_url not absolute", files("acme.yaml", header+endpoint("base_url", "/upload")),
+			[]string{`endpoint "get-thing": base_url`, "absolute http(s)"}},
+		{"binary with two file fields", files("acme.yaml", header+endpoint("method", "POST", "request_mode", "binary", "file_fields", "[a, b]")),
+			[]string{`endpoint "get-thing": request_mode binary takes one file`}},
+		{"file fields on a json action", files("acme.yaml", header+endpoint("request_mode", "json", "file_fields", "[a]")),
+			[]string{`endpoint "get-thing": file_fields need request_mode multipart or binary`}},
+		{"streaming without stream response", files("acme.yaml", header+endpoint("supports_streaming", "true")),
+			[]string{`endpoint "get-thing": supports_streaming needs response_mode stream`}},
+		{"duplicate endpoint slug", files("acme.yaml", header+okEndpoint+okEndpoint),
+			[]string{`acme.yaml: service "acme": endpoint "get-thing": duplicate endpoint slug`}},
+		{"duplicate service slug across files", files("a.yaml", header+okEndpoint, "b.yaml", header+okEndpoint),
+			[]string{`b.yaml: service "acme": already defined in a.yaml`}},
+		{"missing service slug", files("acme.yaml", strings.Replace(header, "slug: acme\n", "", 1)+okEndpoint),
+			[]string{`acme.yaml: service "": missing slug`}},
+		{"uppercase service slug", files("acme.yaml", strings.Replace(header, "slug: acme", "slug: Acme", 1)+okEndpoint),
+			[]string{`service "Acme": slug must be lowercase`}},
+		{"missing display_name", files("acme.yaml", strings.Replace(header, "display_name: Acme\n", "", 1)+okEndpoint),
+			[]string{`acme.yaml: service "acme": missing display_name`}},
+		{"missing base_url", files("acme.yaml", strings.Replace(header, "base_url: https://api.acme.test\n", "", 1)+okEndpoint),
+			[]string{`service "acme": missing base_url`}},
+		{"base_url not http", files("acme.yaml", strings.Replace(header, "https://api.acme.test", "ftp://api.acme.test", 1)+okEndpoint),
+			[]string{`service "acme": base_url`, "absolute http(s)"}},
+		{"base_url relative", files("acme.yaml", strings.Replace(header, "https://api.acme.test", "api.acme.test", 1)+okEndpoint),
+			[]string{`service "acme": base_url`, "absolute http(s)"}},
+		{"missing auth header", files("acme.yaml", strings.Replace(header, "  header: X-Api-Key\n", "", 1)+okEndpoint),
+			[]string{`service "acme": missing auth header`}},
+		{"unknown auth mode", files("acme.yaml", strings.Replace(header, "mode: header", "mode: query", 1)+okEndpoint),
+			[]string{`service "acme": unknown auth mode "query"`}},
+		{"missing credential_name", files("acme.yaml", strings.Replace(header, "credential_name: acme\n", "", 1)+okEndpoint),
+			[]string{`service "acme": missing credential_name`}},
+		{"invalid default_source", files("acme.yaml", strings.Replace(header, "endpoints:", "credential_policy:\n  default_source: org\nendpoints:", 1)+okEndpoint),
+			[]string{`service "acme": credential_policy: default_source "org" must be tenant or platform`}},
+		{"non-positive timeout", files("acme.yaml", strings.Replace(header, "timeout_seconds: 30", "timeout_seconds: 0", 1)+okEndpoint),
+			[]string{`service "acme": timeout_seconds must be positive`}},
+		{"no endpoints", files("acme.yaml", header), []string{`service "acme": no endpoints`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(tt.fs)
+			if err == nil {
+				t.Fatalf("loaded %v, want an error", c.Services())
+			}
+			for _, w := range tt.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\ndoes not contain %q", err, w)
+				}
+			}
+			if !strings.HasPrefix(err.Error(), "catalog: ") {
+				t.Errorf("error %q does not start with catalog:", err)
+			}
+		})
+	}
+}
+
+func TestLoadReportsEveryProblem(t *testing.T) {
+	_, err := Load(files(
+		"a.yaml", header+endpoint("response_mode", "jsn")+endpoint("slug", "other", "method", "FETCH"),
+		"b.yaml", strings.Replace(header, "slug: acme", "slug: beta", 1)+endpoint("path", "/x/{a}/{a}"),
+	))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, w := range []string{
+		`a.yaml: service "acme": endpoint "get-thing": unknown response_mode "jsn"`,
+		`a.yaml: service "acme": endpoint "other": invalid method "FETCH"`,
+		`b.yaml: service "beta": endpoint "get-thing": path template "/x/{a}/{a}"`,
+	} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q\ndoes not contain %q", err, w)
+		}
+	}
+}
+
+func TestOverride(t *testing.T) {
+	base, err := Load(files("acme.yaml", header+okEndpoint+endpoint("slug", "list-things", "path", "/v1/things")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	over := files(
+		"acme.yaml", `slug: acme
+base_url: http://mirror.internal:8080
+timeout_seconds: 5
+credential_policy:
+  allow_platform_key: true
+endpoints:
+`+endpoint("path", "/v2/things/{thing_id}", "response_mode", "passthrough")+
+			endpoint("slug", "thing-status", "path", "/v1/status", "callback_mode", "poll", "poll_action", "get-thing"),
+		"new.yaml", strings.NewReplacer("slug: acme", "slug: newco", "credential_name: acme", "credential_name: newco").Replace(header)+okEndpoint,
+	)
+	c, err := base.Override(over)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s := c.Service("acme")
+	if s.BaseURL != "http://mirror.internal:8080" || s.DefaultTimeout != 5*time.Second {
+		t.Errorf("service fields given were not overridden: %q %v", s.BaseURL, s.DefaultTimeout)
+	}
+	if s.DisplayName != "Acme" || s.AuthHeader != "X-Api-Key" || s.CredentialName != "acme" {
+		t.Errorf("service fields not given were lost: %+v", s)
+	}
+	wantPolicy := aiproxy.Policy{AllowTenantKey: true, AllowPlatformKey: true, DefaultSource: aiproxy.SourceTenant}
+	if s.CredentialPolicy != wantPolicy {
+		t.Errorf("policy = %+v, want %+v", s.CredentialPolicy, wantPolicy)
+	}
+	var slugs []string
+	for _, e := range s.Endpoints {
+		slugs = append(slugs, e.Slug)
+	}
+	if got := strings.Join(slugs, ","); got != "get-thing,list-things,thing-status" {
+		t.Errorf("endpoints = %s, want the replaced one in place and the new one appended", got)
+	}
+	if e := s.Endpoint("get-thing"); e.Path.String() != "/v2/things/{thing_id}" || e.ResponseMode != ResponsePassthrough {
+		t.Errorf("get-thing not replaced: %s %s", e.Path, e.ResponseMode)
+	}
+	if s.File != "acme.yaml" || c.Service("newco") == nil {
+		t.Errorf("file = %q, newco = %v", s.File, c.Service("newco"))
+	}
+
+	// The base catalog is unchanged.
+	b := base.Service("acme")
+	if b.BaseURL != "https://api.acme.test" || len(b.Endpoints) != 2 || b.Endpoint("get-thing").Path.String() != "/v1/things/{thing_id}" {
+		t.Errorf("base catalog modified: %+v", b)
+	}
+	if base.Service("newco") != nil {
+		t.Error("base catalog gained a service")
+	}
+}
+
+func TestOverrideRejects(t *testing.T) {
+	base, err := Load(files("acme.yaml", header+okEndpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		fs   fstest.MapFS
+		want string
+	}{
+		{"incomplete replacement endpoint", files("over.yaml", "slug: acme\nendpoints:\n"+endpoint("method", "-")),
+			`over.yaml: service "acme": endpoint "get-thing": missing method`},
+		{"bad field override", files("over.yaml", "slug: acme\nbase_url: nope\n"),
+			`over.yaml: service "acme": base_url`},
+		{"incomplete new service", files("over.yaml", "slug: other\nendpoints:\n"+okEndpoint),
+			`over.yaml: service "other": missing display_name`},
+		{"same service twice in the dir", files("a.yaml", "slug: acme\ntimeout_seconds: 3\n", "b.yaml", "slug: acme\ntimeout_seconds: 4\n"),
+			`b.yaml: service "acme": already defined in a.yaml`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := base.Override(tt.fs)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestOpenDirOverridesBuiltin(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("heygen.yaml", `slug: heygen
+endpoints:
+  - slug: get-asset # HeyGen fixed it upstream
+    method: GET
+    path: /v1/asset/{asset_id}
+    request_mode: raw
+    response_mode: json
+`)
+	write("acme.yaml", header+okEndpoint)
+
+	c, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hg := c.Service("heygen")
+	if e := hg.Endpoint("get-asset"); e == nil || !e.Enabled {
+		t.Errorf("get-asset not replaced by an enabled one: %+v", e)
+	}
+	if hg.Endpoint("v3-get-video") == nil || hg.AuthHeader != "X-Api-Key" {
+		t.Error("the rest of heygen was lost")
+	}
+	if c.Service("acme") == nil || c.Service("elevenlabs") == nil {
+		t.Error("acme not added or elevenlabs lost")
+	}
+	if b := mustBuiltin(t).Service("heygen").Endpoint("get-asset"); b.Enabled {
+		t.Error("Open modified the built-in catalog")
+	}
+
+	write("broken.yaml", "slug: elevenlabs\ntimeout_seconds: -1\n")
+	_, err = Open(dir)
+	want := filepath.Join(dir, "broken.yaml") + `: service "elevenlabs": timeout_seconds must be positive`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error = %v, want it to contain %q", err, want)
+	}
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/auth"
+	"github.com/aiproxy/aiproxy/sim"
+	"github.com/aiproxy/aiproxy/sim/simcore"
+	"github.com/aiproxy/aiproxy/tenancy"
+)
+
+// The demo's org and the provider keys it gives the simulators. They are not secrets: the
+// simulators accept any key, and these never leave the machine.
+const (
+	demoOrg        = "demo"
+	demoHeyGenKey  = "demo-heygen-key-0123456789"
+	demoElevenKey  = "demo-elevenlabs-key-0123456789"
+	demoKeyFile    = "demo-api-key"
+	demoDefaultDir = "aiproxy-demo"
+)
+
+// cmdDemo runs the gateway and both simulators in one process, with an org, an admin key
+// and tenant credentials made on first run, and prints how to use them.
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("demo")
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address of the gateway")
+	simAddr := fs.String("sim-addr", "127.0.0.1:0", "listen address of the simulators (default: any free port)")
+	dir := fs.String("data-dir", demoDefaultDir, "where the demo keeps its database and keys")
+	speed := fs.Float64("speed", 4, "how much faster than real time simulated jobs move")
+	logFormat := fs.String("log-format", "text", "text or json")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("demo: unexpected argument %q", pos[0])
+	}
+	if *speed <= 0 {
+		return usagef("demo: --speed must be positive")
+	}
+	logger, err := newLogger(stderr, *logFormat, "info")
+	if err != nil {
+		return err
+	}
+
+	simLn, err := net.Listen("tcp", *simAddr)
+	if err != nil {
+		return fmt.Errorf("simulators: %w", err)
+	}
+	simURL := "http://" + simLn.Addr().String()
+	simulator := sim.New(simcore.Options{Speed: *speed, Seed: 1, PublicURL: simURL})
+	defer simulator.Close()
+	go func() { _ = http.Serve(simLn, simulator) }()
+	defer simLn.Close()
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	o := serverOptions{
+		db:        filepath.Join(*dir, "aiproxy.db"),
+		upstreams: []string{"heygen=" + simURL, "elevenlabs=" + simURL},
+		logFormat: *logFormat, prefix: "/api/ai-proxy",
+		corsOrigins: "http://localhost:5173,http://127.0.0.1:5173",
+	}
+	a, err := newApp(ctx, o, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer a.Close()
+	key, err := demoSetup(ctx, a, *dir)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("demo setup: %w", err)
+	}
+	url := "http://" + ln.Addr().String()
+	printDemo(stdout, url, key)
+	logger.Info("demo running: gateway and simulators", slog.String("gateway", url), slog.String("simulators", simURL))
+	return serveHTTP(ctx, ln, a.handler, logger)
+}
+
+// demoSetup makes the org, its admin key and its tenant credentials on first run; later
+// runs find them and reuse the key kept in the data directory.
+func demoSetup(ctx context.Context, a *app, dir string) (string, error) {
+	m := &tenancy.Manager{Store: a.store, Vault: a.vault, Catalog: a.catalog}
+	org, err := a.store.OrgBySlug(ctx, demoOrg)
+	if aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND {
+		org, err = m.CreateOrg(ctx, "demo", demoOrg, "Demo")
+	}
+	if err != nil {
+		return "", err
+	}
+	for svc, k := range map[string]string{"heygen": demoHeyGenKey, "elevenlabs": demoElevenKey} {
+		if _, err := a.store.GetCredential(ctx, svc, aiproxy.SourceTenant, org.ID); aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND {
+			if _, err := m.SetCredential(ctx, "demo", svc, aiproxy.SourceTenant, org.ID, k); err != nil {
+				return "", err
+			}
+		} else if err != nil {
+			return "", err
+		}
+	}
+	path := filepath.Join(dir, demoKeyFile)
+	if b, err := os.ReadFile(path); err == nil {
+		key := strings.TrimSpace(string(b))
+		if k, err := a.store.APIKeyByHash(ctx, auth.Hash(key)); err == nil && k.Active(timeNow()) {
+			return key, nil
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	_, key, err := m.CreateKey(ctx, "demo", tenancy.NewKey{OrgID: org.ID, Name: "demo admin", Role: aiproxy.RoleAdmin})
+	if err != nil {
+		return "", err
+	}
+	// The demo keeps its key in clear so the next run prints the same one; a real
+	// deployment never stores keys in clear (only their hashes).
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return key, nil
+}
+
+func printDemo(w io.Writer, url, key string) {
+	fmt.Fprintf(w, "AIPROXY_URL=%s\nAIPROXY_ORG=%s\nAIPROXY_KEY=%s\n", url, demoOrg, key)
+	fmt.Fprint(w, `
+# Paste the three lines above into your shell (or: export them), then try:
+
+# 1. Discovery: which services this org may use, and HeyGen's actions
+curl -s -H "Authorization: Api-Key $AIPROXY_KEY" "$AIPROXY_URL/api/ai-proxy/orgs/$AIPROXY_ORG/services/"
+curl -s -H "Authorization: Api-Key $AIPROXY_KEY" "$AIPROXY_URL/api/ai-proxy/orgs/$AIPROXY_ORG/services/heygen/"
+
+# 2. HeyGen: generate a test video, then ask for its status (repeat until "completed")
+curl -s -X POST -H "Authorization: Api-Key $AIPROXY_KEY" -H "Content-Type: application/json" \
+  "$AIPROXY_URL/api/ai-proxy/orgs/$AIPROXY_ORG/services/heygen/generate-video/" \
+  -d '{"body": {"test": true, "video_inputs": [{"character": {"type": "avatar", "avatar_id": "Abigail_expressive_2024112501", "avatar_style": "normal"}, "voice": {"type": "text", "input_text": "Hello, this is a test video.", "voice_id": "f38a635bee7a4d1f9b0a654a31d050d2"}}], "dimension": {"width": 1280, "height": 720}}}'
+curl -s -X POST -H "Authorization: Api-Key $AIPROXY_KEY" -H "Content-Type: application/json" \
+  "$AIPROXY_URL/api/ai-proxy/orgs/$AIPROXY_ORG/services/heygen/video-status/" \
+  -d '{"query": {"video_id": "PASTE_VIDEO_ID"}}'
+
+# 3. ElevenLabs: text to speech, saved to speech.mp3
+curl -s -X POST -H "Authorization: Api-Key $AIPROXY_KEY" -H "Content-Type: application/json" \
+  "$AIPROXY_URL/api/ai-proxy/orgs/$AIPROXY_ORG/services/elevenlabs/tts/" \
+  -d '{"path_params": {"voice_id": "21m00Tcm4TlvDq8ikWAM"}, "body": {"text": "Hello from aiproxy.", "model_id": "eleven_multilingual_v2"}}' \
+  -o speech.mp3
+
+# The programs in examples/ run the documentation's workflows: node examples/heygen-workflow.mjs
+`)
+}

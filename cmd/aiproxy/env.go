@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/postgres"
+	"github.com/aiproxy/aiproxy/secrets"
+	"github.com/aiproxy/aiproxy/sqlite"
+)
+
+const defaultDB = "./aiproxy.db"
+
+// isPostgres reports whether db names a PostgreSQL database rather than a SQLite file.
+func isPostgres(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
+// openStore opens (and migrates) the store that db names.
+func openStore(ctx context.Context, db string) (aiproxy.Store, error) {
+	if isPostgres(db) {
+		s, err := postgres.Open(ctx, db)
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL: %w", err)
+		}
+		return s, nil
+	}
+	if dir := filepath.Dir(db); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	s, err := sqlite.Open(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", db, err)
+	}
+	return s, nil
+}
+
+// dataDir is where files that belong with the database live (the master key file).
+func dataDir(db string) string {
+	if isPostgres(db) {
+		return "."
+	}
+	return filepath.Dir(db)
+}
+
+// keySource says where the master key comes from, for the log (never the key itself).
+type keySource struct {
+	keys    [][]byte
+	where   string
+	created bool
+}
+
+// loadMasterKeys finds the master key: AIPROXY_MASTER_KEY, else the key file
+// (--master-key-file, AIPROXY_MASTER_KEY_FILE, or aiproxy.key beside the database),
+// created with mode 0600 when none of these exists. A key file may hold several keys, one
+// per line: the first seals, all open (that is how servers accept both keys while the
+// master key rotates). AIPROXY_PREVIOUS_MASTER_KEYS adds keys that only open.
+func loadMasterKeys(db, keyFile string) (*keySource, error) {
+	ks := &keySource{}
+	if v := os.Getenv("AIPROXY_MASTER_KEY"); v != "" {
+		k, err := secrets.ParseKey(v)
+		if err != nil {
+			return nil, fmt.Errorf("AIPROXY_MASTER_KEY: %w", err)
+		}
+		ks.keys, ks.where = [][]byte{k}, "AIPROXY_MASTER_KEY"
+	} else {
+		explicit := keyFile != ""
+		if keyFile == "" {
+			keyFile = os.Getenv("AIPROXY_MASTER_KEY_FILE")
+			explicit = keyFile != ""
+		}
+		if keyFile == "" {
+			keyFile = filepath.Join(dataDir(db), "aiproxy.key")
+		}
+		keys, err := secrets.ReadKeyFile(keyFile)
+		switch {
+		case err == nil:
+			ks.keys = keys
+		case errors.Is(err, fs.ErrNotExist) && !explicit:
+			k, err := secrets.CreateKeyFile(keyFile)
+			if err != nil {
+				return nil, fmt.Errorf("create master key file: %w", err)
+			}
+			ks.keys, ks.created = [][]byte{k}, true
+		default:
+			return nil, fmt.Errorf("master key: %w", err)
+		}
+		ks.where = keyFile
+	}
+	for _, v := range strings.FieldsFunc(os.Getenv("AIPROXY_PREVIOUS_MASTER_KEYS"), func(r rune) bool { return r == ',' || r == ' ' }) {
+		k, err := secrets.ParseKey(v)
+		if err != nil {
+			return nil, fmt.Errorf("AIPROXY_PREVIOUS_MASTER_KEYS: %w", err)
+		}
+		ks.keys = append(ks.keys, k)
+	}
+	return ks, nil
+}
+
+func (ks *keySource) keyring() (*secrets.Keyring, error) {
+	return secrets.NewKeyring(ks.keys[0], ks.keys[1:]...)
+}
+
+func (ks *keySource) log(logger *slog.Logger) {
+	if ks.created {
+		logger.Warn("no master key given: created a new master key file (mode 0600); back it up, credentials cannot be read without it",
+			slog.String("path", ks.where))
+		return
+	}
+	logger.Info("master key loaded", slog.String("from", ks.where), slog.Int("keys", len(ks.keys)))
+}

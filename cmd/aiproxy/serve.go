@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/catalog"
+	"github.com/aiproxy/aiproxy/credentials"
+	"github.com/aiproxy/aiproxy/gateway"
+	"github.com/aiproxy/aiproxy/httpapi"
+)
+
+// serverOptions is everything `serve` (and the demo) configure.
+type serverOptions struct {
+	addr        string
+	db          string
+	upstreams   []string // SERVICE=URL
+	catalogDir  string
+	keyFile     string
+	logFormat   string
+	logLevel    string
+	prefix      string
+	corsOrigins string
+	maxBody     int64
+}
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	o := serverOptions{}
+	fs := newFlags("serve")
+	fs.StringVar(&o.addr, "addr", envOr("AIPROXY_ADDR", "127.0.0.1:8080"), "listen address")
+	fs.StringVar(&o.db, "db", envOr("AIPROXY_DB", defaultDB), "SQLite file or postgres:// URL")
+	var ups multiFlag
+	fs.Var(&ups, "upstream", "SERVICE=URL: point every endpoint of SERVICE at URL (repeatable)")
+	fs.StringVar(&o.catalogDir, "catalog-dir", envOr("AIPROXY_CATALOG_DIR", ""), "directory of catalog files that add or override services")
+	fs.StringVar(&o.keyFile, "master-key-file", "", "master key file (default: AIPROXY_MASTER_KEY, AIPROXY_MASTER_KEY_FILE, or aiproxy.key beside the database)")
+	fs.StringVar(&o.logFormat, "log-format", envOr("AIPROXY_LOG_FORMAT", "text"), "text or json")
+	fs.StringVar(&o.logLevel, "log-level", envOr("AIPROXY_LOG_LEVEL", "info"), "debug, info, warn or error")
+	fs.StringVar(&o.prefix, "prefix", envOr("AIPROXY_PREFIX", httpapi.DefaultPrefix), "URL prefix of the API")
+	fs.StringVar(&o.corsOrigins, "cors-origins", envOr("AIPROXY_CORS_ORIGINS", ""), "comma-separated browser origins allowed for every org")
+	fs.Int64Var(&o.maxBody, "max-body-bytes", 0, "largest request body accepted (default 5 GiB; JSON envelopes 64 MiB)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("serve: unexpected argument %q", pos[0])
+	}
+	if env := os.Getenv("AIPROXY_UPSTREAMS"); env != "" && len(ups) == 0 {
+		for _, u := range strings.Split(env, ",") {
+			ups = append(ups, strings.TrimSpace(u))
+		}
+	}
+	o.upstreams = ups
+	logger, err := newLogger(stderr, o.logFormat, o.logLevel)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	app, err := newApp(ctx, o, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer app.Close()
+	logger.Info("aiproxy listening", slog.String("addr", "http://"+ln.Addr().String()+app.prefix))
+	return serveHTTP(ctx, ln, app.handler, logger)
+}
+
+// app is a wired gateway: store, catalog, keyring, HTTP handler.
+type app struct {
+	store   aiproxy.Store
+	catalog *catalog.Catalog
+	vault   *credentials.Vault
+	api     *httpapi.Server
+	handler http.Handler
+	prefix  string
+}
+
+func (a *app) Close() {
+	a.api.Close()
+	a.store.Close()
+}
+
+func newApp(ctx context.Context, o serverOptions, logger *slog.Logger) (*app, error) {
+	cat, err := catalog.Open(o.catalogDir)
+	if err != nil {
+		return nil, err
+	}
+	upstreams, err := parseUpstreams(o.upstreams, cat)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := loadMasterKeys(o.db, o.keyFile)
+	if err != nil {
+		return nil, err
+	}
+	keys.log(logger)
+	kr, err := keys.keyring()
+	if err != nil {
+		return nil, err
+	}
+	store, err := openStore(ctx, o.db)
+	if err != nil {
+		return nil, err
+	}
+	vault := &credentials.Vault{Store: store, Keyring: kr}
+	gw := gateway.New(gateway.Config{Upstreams: upstreams, MaxUploadBytes: o.maxBody, UserAgent: "aiproxy/" + version})
+	var cors []string
+	for _, c := range strings.Split(o.corsOrigins, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			cors = append(cors, c)
+		}
+	}
+	api := httpapi.New(httpapi.Config{
+		Store: store, Catalog: cat, Gateway: gw, Vault: vault, Logger: logger,
+		Prefix: o.prefix, CORSOrigins: cors,
+		Extra: map[string]http.Handler{
+			"GET /healthz": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(`{"status": "ok"}`))
+			}),
+		},
+	})
+	for svc, u := range upstreams {
+		logger.Info("upstream override", slog.String("service", svc), slog.String("url", u.String()))
+	}
+	return &app{store: store, catalog: cat, vault: vault, api: api, handler: api, prefix: o.prefix}, nil
+}
+
+const version = "0.1.0"
+
+// parseUpstreams reads SERVICE=URL pairs, checking the service exists and the URL is an
+// absolute http(s) URL.
+func parseUpstreams(pairs []string, cat *catalog.Catalog) (map[string]*url.URL, error) {
+	out := map[string]*url.URL{}
+	for _, p := range pairs {
+		svc, raw, ok := strings.Cut(p, "=")
+		if !ok || svc == "" || raw == "" {
+			return nil, usagef("--upstream %q: want SERVICE=URL", p)
+		}
+		if cat.Service(svc) == nil {
+			return nil, usagef("--upstream %q: unknown service %q", p, svc)
+		}
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, usagef("--upstream %q: want an absolute http(s) URL", p)
+		}
+		out[svc] = u
+	}
+	return out, nil
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usagef("--log-format %q: want text or json", format)
+}
+
+// serveHTTP serves until ctx ends, then shuts down gracefully. Timeouts: headers must
+// arrive within 10 s (slow-header clients are cut off); bodies and responses have no
+// overall deadline, because uploads and streams are long by nature (the gateway bounds
+// upstream silence instead).
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,145 @@
+// Package credentials stores provider keys sealed and resolves which one an invoke uses,
+// following the service's credential policy (contract §7).
+package credentials
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/secrets"
+)
+
+// Errors of contract §7, with their exact texts.
+var errNoSourceAllowed = aiproxy.Errorf(aiproxy.EINVALID, "Credential policy does not allow any credential source.")
+
+func errNoneFound(service string) error {
+	return aiproxy.Errorf(aiproxy.ENOTFOUND, "No allowed credentials found for external proxy service '%s'.", service)
+}
+
+// Store is the part of aiproxy.Store this package needs.
+type Store interface {
+	PutCredential(ctx context.Context, c *aiproxy.Credential) error
+	GetCredential(ctx context.Context, service string, source aiproxy.Source, orgID int64) (*aiproxy.Credential, error)
+}
+
+// Vault seals credentials on the way in and opens them on the way out.
+type Vault struct {
+	Store   Store
+	Keyring *secrets.Keyring
+	Now     func() time.Time
+}
+
+// Set seals key and stores it as the (service, source, org) credential. orgID is ignored
+// (0) for platform credentials.
+func (v *Vault) Set(ctx context.Context, service string, source aiproxy.Source, orgID int64, key string) (*aiproxy.Credential, error) {
+	if !source.Valid() {
+		return nil, aiproxy.Errorf(aiproxy.EINVALID, "Unknown credential source %q.", source)
+	}
+	if key == "" {
+		return nil, aiproxy.Errorf(aiproxy.EINVALID, "Field 'key' must be a non-empty string.")
+	}
+	if source == aiproxy.SourcePlatform {
+		orgID = 0
+	}
+	sealed, err := v.Keyring.Seal([]byte(key), secrets.AAD(orgID, service, source))
+	if err != nil {
+		return nil, fmt.Errorf("seal credential: %w", err)
+	}
+	now := v.now()
+	c := &aiproxy.Credential{
+		Service: service, Source: source, OrgID: orgID, Sealed: sealed,
+		Fingerprint: secrets.Fingerprint(key), Last4: last4(key),
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if err := v.Store.PutCredential(ctx, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Open decrypts a stored credential.
+func (v *Vault) Open(c *aiproxy.Credential) (string, error) {
+	pt, err := v.Keyring.Open(c.Sealed, secrets.AAD(c.OrgID, c.Service, c.Source))
+	if err != nil {
+		return "", fmt.Errorf("credential %s/%s: %w", c.Service, c.Source, err)
+	}
+	return string(pt), nil
+}
+
+// Resolve returns the provider key an invoke of service by org uses, and its source.
+// Returns EINVALID when the policy allows no source and ENOTFOUND when no allowed
+// credential exists, with the contract's texts.
+func (v *Vault) Resolve(ctx context.Context, service string, orgID int64, p aiproxy.Policy) (string, aiproxy.Source, error) {
+	order, err := Order(p)
+	if err != nil {
+		return "", "", err
+	}
+	for _, src := range order {
+		id := orgID
+		if src == aiproxy.SourcePlatform {
+			id = 0
+		}
+		c, err := v.Store.GetCredential(ctx, service, src, id)
+		if aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND {
+			continue
+		} else if err != nil {
+			return "", "", err
+		}
+		key, err := v.Open(c)
+		if err != nil {
+			return "", "", err
+		}
+		return key, src, nil
+	}
+	return "", "", errNoneFound(service)
+}
+
+// Order lists the sources to try under p, in order (contract §7):
+//  1. neither source allowed: EINVALID;
+//  2. the default source if allowed, else the allowed one;
+//  3. then, with fallback_to_platform_key, the other source if allowed.
+func Order(p aiproxy.Policy) ([]aiproxy.Source, error) {
+	allowed := func(s aiproxy.Source) bool {
+		return s == aiproxy.SourceTenant && p.AllowTenantKey || s == aiproxy.SourcePlatform && p.AllowPlatformKey
+	}
+	if !p.AllowTenantKey && !p.AllowPlatformKey {
+		return nil, errNoSourceAllowed
+	}
+	first := p.DefaultSource
+	if !allowed(first) {
+		first = aiproxy.SourceTenant
+		if !allowed(first) {
+			first = aiproxy.SourcePlatform
+		}
+	}
+	order := []aiproxy.Source{first}
+	if p.FallbackToPlatformKey {
+		other := aiproxy.SourcePlatform
+		if first == aiproxy.SourcePlatform {
+			other = aiproxy.SourceTenant
+		}
+		if allowed(other) {
+			order = append(order, other)
+		}
+	}
+	return order, nil
+}
+
+func (v *Vault) now() time.Time {
+	if v.Now != nil {
+		return v.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// last4 returns the last four characters of a secret for masked display; shorter secrets
+// show nothing.
+func last4(s string) string {
+	r := []rune(s)
+	if len(r) < 8 {
+		return ""
+	}
+	return string(r[len(r)-4:])
+}

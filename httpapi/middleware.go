@@ -1,0 +1,147 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+type ctxKey int
+
+const (
+	ctxRequestID ctxKey = iota
+	ctxLogInfo
+	ctxPrincipal
+)
+
+// RequestIDHeader carries the request id to the client and the upstream.
+const RequestIDHeader = "X-Request-Id"
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(ctxRequestID).(string)
+	return id
+}
+
+// newRequestID returns 16 random hex digits.
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// validRequestID accepts a client's id if it is short and plain, so that it can go into
+// logs and upstream headers as it is.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c == '-' || c == '_' || c == '.' || c == ':' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// logInfo collects what the request log line reports; handlers fill it in.
+type logInfo struct {
+	org, service, action, keyPrefix string
+	status, upstreamStatus          int
+	bytes                           int64
+	err                             error
+}
+
+func logInfoFrom(ctx context.Context) *logInfo {
+	li, _ := ctx.Value(ctxLogInfo).(*logInfo)
+	return li
+}
+
+// statusWriter records the status and size of what a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach Flush and deadlines.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// withRequestLog assigns the request id and writes one log line per request: id, org,
+// service, action, status, upstream status, bytes and duration. Never a secret: keys
+// appear only as their prefix, and no header or body is logged.
+func (s *Server) withRequestLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get(RequestIDHeader)
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		li := &logInfo{}
+		ctx := context.WithValue(r.Context(), ctxRequestID, id)
+		ctx = context.WithValue(ctx, ctxLogInfo, li)
+		w.Header().Set(RequestIDHeader, id)
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			rec := recover()
+			status := sw.status
+			if li.status != 0 {
+				status = li.status
+			}
+			if rec != nil && rec != http.ErrAbortHandler {
+				s.logger.ErrorContext(ctx, "panic", slog.String("request_id", id), slog.Any("panic", rec))
+				if sw.status == 0 {
+					writeJSON(sw, http.StatusInternalServerError, map[string]any{"detail": "Internal error."})
+					status = http.StatusInternalServerError
+				}
+			}
+			attrs := []slog.Attr{
+				slog.String("request_id", id),
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", status),
+				slog.Int64("bytes", sw.bytes),
+				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			}
+			if li.org != "" {
+				attrs = append(attrs, slog.String("org", li.org))
+			}
+			if li.service != "" {
+				attrs = append(attrs, slog.String("service", li.service), slog.String("action", li.action))
+			}
+			if li.upstreamStatus != 0 {
+				attrs = append(attrs, slog.Int("upstream_status", li.upstreamStatus))
+			}
+			if li.keyPrefix != "" {
+				attrs = append(attrs, slog.String("key", li.keyPrefix))
+			}
+			if li.err != nil && status >= 500 {
+				attrs = append(attrs, slog.String("error", li.err.Error()))
+			}
+			s.logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+			if rec == http.ErrAbortHandler {
+				panic(rec)
+			}
+		}()
+		next.ServeHTTP(sw, r.WithContext(ctx))
+	})
+}

@@ -1,0 +1,114 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aiproxy/aiproxy"
+	"github.com/jackc/pgx/v5"
+)
+
+const credentialColumns = `service, source, org_id, kek_id, wrapped_dek, ciphertext, fingerprint, last4, created_at, updated_at`
+
+// PutCredential creates or replaces the credential for (service, source, org), and sets its
+// CreatedAt (kept from the credential it replaces) and UpdatedAt.
+func (s *Store) PutCredential(ctx context.Context, c *aiproxy.Credential) error {
+	updated := now()
+	return s.write(ctx, true, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO credentials (`+credentialColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+			ON CONFLICT (service, source, org_id) DO UPDATE SET
+				kek_id = excluded.kek_id, wrapped_dek = excluded.wrapped_dek, ciphertext = excluded.ciphertext,
+				fingerprint = excluded.fingerprint, last4 = excluded.last4, updated_at = excluded.updated_at
+			RETURNING created_at`,
+			c.Service, string(c.Source), c.OrgID, c.Sealed.KEKID, nonNil(c.Sealed.WrappedDEK), nonNil(c.Sealed.Ciphertext),
+			c.Fingerprint, c.Last4, updated).Scan(&c.CreatedAt)
+		if err != nil {
+			return fmt.Errorf("put credential %s/%s/%d: %w", c.Service, c.Source, c.OrgID, err)
+		}
+		c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), updated
+		return nil
+	})
+}
+
+// GetCredential returns ENOTFOUND if none is stored.
+func (s *Store) GetCredential(ctx context.Context, service string, source aiproxy.Source, orgID int64) (*aiproxy.Credential, error) {
+	c, err := scanCredential(s.pool.QueryRow(ctx, `SELECT `+credentialColumns+` FROM credentials
+		WHERE service = $1 AND source = $2 AND org_id = $3`, service, string(source), orgID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, aiproxy.Errorf(aiproxy.ENOTFOUND, "No %s credential for %s.", source, service)
+	}
+	return c, err
+}
+
+// DeleteCredential returns ENOTFOUND if none is stored.
+func (s *Store) DeleteCredential(ctx context.Context, service string, source aiproxy.Source, orgID int64) error {
+	return s.write(ctx, true, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM credentials WHERE service = $1 AND source = $2 AND org_id = $3`,
+			service, string(source), orgID)
+		if err != nil {
+			return fmt.Errorf("delete credential: %w", err)
+		}
+		return mustAffect(tag, "No %s credential for %s.", source, service)
+	})
+}
+
+// ListCredentials lists every stored credential.
+func (s *Store) ListCredentials(ctx context.Context) ([]*aiproxy.Credential, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+credentialColumns+` FROM credentials ORDER BY service, source, org_id`)
+	if err != nil {
+		return nil, fmt.Errorf("list credentials: %w", err)
+	}
+	return collect(rows, scanCredential)
+}
+
+// RewrapCredential stores c.Sealed's KEK id and wrapped DEK if the stored KEK id is still
+// oldKEKID, and reports whether it did. The ciphertext and UpdatedAt are left alone: the
+// secret did not change.
+func (s *Store) RewrapCredential(ctx context.Context, c *aiproxy.Credential, oldKEKID string) (bool, error) {
+	err := s.write(ctx, true, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE credentials SET kek_id = $1, wrapped_dek = $2
+			WHERE service = $3 AND source = $4 AND org_id = $5 AND kek_id = $6`,
+			c.Sealed.KEKID, nonNil(c.Sealed.WrappedDEK), c.Service, string(c.Source), c.OrgID, oldKEKID)
+		if err != nil {
+			return fmt.Errorf("rewrap credential: %w", err)
+		}
+		if tag.RowsAffected() != 1 {
+			return errNoChange
+		}
+		return nil
+	})
+	if errors.Is(err, errNoChange) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// errNoChange rolls back a write that turned out to change nothing, so Version stays.
+var errNoChange = errors.New("no change")
+
+func scanCredential(row pgx.Row) (*aiproxy.Credential, error) {
+	var (
+		c      aiproxy.Credential
+		source string
+	)
+	if err := row.Scan(&c.Service, &source, &c.OrgID, &c.Sealed.KEKID, &c.Sealed.WrappedDEK, &c.Sealed.Ciphertext,
+		&c.Fingerprint, &c.Last4, &c.CreatedAt, &c.UpdatedAt); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("scan credential: %w", err)
+	}
+	c.Source = aiproxy.Source(source)
+	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	return &c, nil
+}
+
+// nonNil keeps a nil byte slice from being stored as NULL in a NOT NULL column.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

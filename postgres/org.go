@@ -1,0 +1,122 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aiproxy/aiproxy"
+	"github.com/jackc/pgx/v5"
+)
+
+const orgColumns = `id, slug, name, cors_origins::text, created_at`
+
+// CreateOrg stores o and sets its ID and CreatedAt. ECONFLICT if the slug is taken.
+func (s *Store) CreateOrg(ctx context.Context, o *aiproxy.Org) error {
+	created := now()
+	return s.write(ctx, true, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO orgs (slug, name, cors_origins, created_at) VALUES ($1, $2, $3::jsonb, $4) RETURNING id`,
+			o.Slug, o.Name, encodeStrings(o.CORSOrigins), created).Scan(&o.ID)
+		if isUniqueViolation(err) {
+			return aiproxy.Errorf(aiproxy.ECONFLICT, "Org slug %q is taken.", o.Slug)
+		} else if err != nil {
+			return fmt.Errorf("create org: %w", err)
+		}
+		o.CreatedAt = created
+		return nil
+	})
+}
+
+// OrgBySlug returns ENOTFOUND if no org has that slug.
+func (s *Store) OrgBySlug(ctx context.Context, slug string) (*aiproxy.Org, error) {
+	o, err := scanOrg(s.pool.QueryRow(ctx, `SELECT `+orgColumns+` FROM orgs WHERE slug = $1`, slug))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, aiproxy.Errorf(aiproxy.ENOTFOUND, "Org %q not found.", slug)
+	}
+	return o, err
+}
+
+// OrgByID returns ENOTFOUND if no org has that id.
+func (s *Store) OrgByID(ctx context.Context, id int64) (*aiproxy.Org, error) {
+	o, err := scanOrg(s.pool.QueryRow(ctx, `SELECT `+orgColumns+` FROM orgs WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, aiproxy.Errorf(aiproxy.ENOTFOUND, "Org %d not found.", id)
+	}
+	return o, err
+}
+
+// ListOrgs lists every org, oldest first.
+func (s *Store) ListOrgs(ctx context.Context) ([]*aiproxy.Org, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+orgColumns+` FROM orgs ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list orgs: %w", err)
+	}
+	return collect(rows, scanOrg)
+}
+
+// UpdateOrg saves Name and CORSOrigins. ENOTFOUND if the org is gone.
+func (s *Store) UpdateOrg(ctx context.Context, o *aiproxy.Org) error {
+	return s.write(ctx, true, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE orgs SET name = $1, cors_origins = $2::jsonb WHERE id = $3`,
+			o.Name, encodeStrings(o.CORSOrigins), o.ID)
+		if err != nil {
+			return fmt.Errorf("update org: %w", err)
+		}
+		return mustAffect(tag, "Org %d not found.", o.ID)
+	})
+}
+
+// DeleteOrg removes the org with its keys, credentials and settings; its audit stays.
+func (s *Store) DeleteOrg(ctx context.Context, id int64) error {
+	return s.write(ctx, true, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM orgs WHERE id = $1`, id)
+		if err != nil {
+			return fmt.Errorf("delete org: %w", err)
+		}
+		if err := mustAffect(tag, "Org %d not found.", id); err != nil {
+			return err
+		}
+		for _, table := range []string{"api_keys", "credentials", "service_settings"} {
+			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE org_id = $1`, id); err != nil {
+				return fmt.Errorf("delete org %d: %s: %w", id, table, err)
+			}
+		}
+		return nil
+	})
+}
+
+func scanOrg(row pgx.Row) (*aiproxy.Org, error) {
+	var (
+		o       aiproxy.Org
+		origins string
+	)
+	if err := row.Scan(&o.ID, &o.Slug, &o.Name, &origins, &o.CreatedAt); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("scan org: %w", err)
+	}
+	var err error
+	if o.CORSOrigins, err = decodeStrings(origins); err != nil {
+		return nil, fmt.Errorf("org %d: %w", o.ID, err)
+	}
+	o.CreatedAt = o.CreatedAt.UTC()
+	return &o, nil
+}
+
+// collect scans every row with scan.
+func collect[T any](rows pgx.Rows, scan func(pgx.Row) (*T, error)) ([]*T, error) {
+	defer rows.Close()
+	var all []*T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read rows: %w", err)
+	}
+	return all, nil
+}

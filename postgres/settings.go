@@ -1,0 +1,71 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aiproxy/aiproxy"
+	"github.com/jackc/pgx/v5"
+)
+
+const settingsColumns = `service, org_id, enabled, policy::text, updated_at`
+
+// ServiceSettings returns the settings for (service, org); ENOTFOUND if none.
+func (s *Store) ServiceSettings(ctx context.Context, service string, orgID int64) (*aiproxy.ServiceSettings, error) {
+	ss, err := scanSettings(s.pool.QueryRow(ctx, `SELECT `+settingsColumns+` FROM service_settings
+		WHERE service = $1 AND org_id = $2`, service, orgID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, aiproxy.Errorf(aiproxy.ENOTFOUND, "No settings for %s.", service)
+	}
+	return ss, err
+}
+
+// ListServiceSettings lists every stored settings row.
+func (s *Store) ListServiceSettings(ctx context.Context) ([]*aiproxy.ServiceSettings, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+settingsColumns+` FROM service_settings ORDER BY service, org_id`)
+	if err != nil {
+		return nil, fmt.Errorf("list service settings: %w", err)
+	}
+	return collect(rows, scanSettings)
+}
+
+// PutServiceSettings creates or replaces the settings for (ss.Service, ss.OrgID) and sets
+// UpdatedAt.
+func (s *Store) PutServiceSettings(ctx context.Context, ss *aiproxy.ServiceSettings) error {
+	policy, err := encodePolicy(ss.Policy)
+	if err != nil {
+		return err
+	}
+	updated := now()
+	return s.write(ctx, true, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO service_settings (service, org_id, enabled, policy, updated_at)
+			VALUES ($1, $2, $3, $4::jsonb, $5)
+			ON CONFLICT (service, org_id) DO UPDATE SET
+				enabled = excluded.enabled, policy = excluded.policy, updated_at = excluded.updated_at`,
+			ss.Service, ss.OrgID, ss.Enabled, policy, updated); err != nil {
+			return fmt.Errorf("put service settings %s/%d: %w", ss.Service, ss.OrgID, err)
+		}
+		ss.UpdatedAt = updated
+		return nil
+	})
+}
+
+func scanSettings(row pgx.Row) (*aiproxy.ServiceSettings, error) {
+	var (
+		ss     aiproxy.ServiceSettings
+		policy *string
+	)
+	if err := row.Scan(&ss.Service, &ss.OrgID, &ss.Enabled, &policy, &ss.UpdatedAt); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("scan service settings: %w", err)
+	}
+	var err error
+	if ss.Policy, err = decodePolicy(policy); err != nil {
+		return nil, fmt.Errorf("service settings %s/%d: %w", ss.Service, ss.OrgID, err)
+	}
+	ss.UpdatedAt = ss.UpdatedAt.UTC()
+	return &ss, nil
+}

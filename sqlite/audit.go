@@ -1,0 +1,57 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+
+	"github.com/aiproxy/aiproxy"
+)
+
+// AppendAudit stores e and sets its ID and CreatedAt. It does not change Version.
+func (s *Store) AppendAudit(ctx context.Context, e *aiproxy.AuditEntry) error {
+	created := now()
+	return s.write(ctx, false, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO audit (org_id, actor, action, target, before, after, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			e.OrgID, e.Actor, e.Action, e.Target, e.Before, e.After, nanos(created)).Scan(&e.ID); err != nil {
+			return fmt.Errorf("append audit: %w", err)
+		}
+		e.CreatedAt = created
+		return nil
+	})
+}
+
+// ListAudit returns an org's entries (orgID 0: platform) newest first, with ID < before
+// (before 0: from the newest), at most limit (limit <= 0: all).
+func (s *Store) ListAudit(ctx context.Context, orgID int64, before int64, limit int) ([]*aiproxy.AuditEntry, error) {
+	if before <= 0 {
+		before = math.MaxInt64
+	}
+	if limit <= 0 {
+		limit = math.MaxInt32
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, org_id, actor, action, target, before, after, created_at FROM audit
+		WHERE org_id = ? AND id < ? ORDER BY id DESC LIMIT ?`, orgID, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list audit: %w", err)
+	}
+	defer rows.Close()
+	var entries []*aiproxy.AuditEntry
+	for rows.Next() {
+		var (
+			e       aiproxy.AuditEntry
+			created int64
+		)
+		if err := rows.Scan(&e.ID, &e.OrgID, &e.Actor, &e.Action, &e.Target, &e.Before, &e.After, &created); err != nil {
+			return nil, fmt.Errorf("list audit: %w", err)
+		}
+		e.CreatedAt = fromNanos(created)
+		entries = append(entries, &e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list audit: %w", err)
+	}
+	return entries, nil
+}

@@ -1,0 +1,130 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/aiproxy/aiproxy"
+)
+
+const orgColumns = `id, slug, name, cors_origins, created_at`
+
+// CreateOrg stores o and sets its ID and CreatedAt. ECONFLICT if the slug is taken.
+func (s *Store) CreateOrg(ctx context.Context, o *aiproxy.Org) error {
+	created := now()
+	return s.write(ctx, true, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO orgs (slug, name, cors_origins, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
+			o.Slug, o.Name, encodeStrings(o.CORSOrigins), nanos(created)).Scan(&o.ID)
+		if isUniqueViolation(err) {
+			return aiproxy.Errorf(aiproxy.ECONFLICT, "Org slug %q is taken.", o.Slug)
+		} else if err != nil {
+			return fmt.Errorf("create org: %w", err)
+		}
+		o.CreatedAt = created
+		return nil
+	})
+}
+
+// OrgBySlug returns ENOTFOUND if no org has that slug.
+func (s *Store) OrgBySlug(ctx context.Context, slug string) (*aiproxy.Org, error) {
+	o, err := scanOrg(s.db.QueryRowContext(ctx, `SELECT `+orgColumns+` FROM orgs WHERE slug = ?`, slug))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, aiproxy.Errorf(aiproxy.ENOTFOUND, "Org %q not found.", slug)
+	}
+	return o, err
+}
+
+// OrgByID returns ENOTFOUND if no org has that id.
+func (s *Store) OrgByID(ctx context.Context, id int64) (*aiproxy.Org, error) {
+	o, err := scanOrg(s.db.QueryRowContext(ctx, `SELECT `+orgColumns+` FROM orgs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, aiproxy.Errorf(aiproxy.ENOTFOUND, "Org %d not found.", id)
+	}
+	return o, err
+}
+
+// ListOrgs lists every org, oldest first.
+func (s *Store) ListOrgs(ctx context.Context) ([]*aiproxy.Org, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+orgColumns+` FROM orgs ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list orgs: %w", err)
+	}
+	defer rows.Close()
+	var orgs []*aiproxy.Org
+	for rows.Next() {
+		o, err := scanOrg(rows)
+		if err != nil {
+			return nil, err
+		}
+		orgs = append(orgs, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list orgs: %w", err)
+	}
+	return orgs, nil
+}
+
+// UpdateOrg saves Name and CORSOrigins. ENOTFOUND if the org is gone.
+func (s *Store) UpdateOrg(ctx context.Context, o *aiproxy.Org) error {
+	return s.write(ctx, true, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE orgs SET name = ?, cors_origins = ? WHERE id = ?`,
+			o.Name, encodeStrings(o.CORSOrigins), o.ID)
+		if err != nil {
+			return fmt.Errorf("update org: %w", err)
+		}
+		return mustAffect(res, "Org %d not found.", o.ID)
+	})
+}
+
+// DeleteOrg removes the org with its keys, credentials and settings; its audit stays.
+func (s *Store) DeleteOrg(ctx context.Context, id int64) error {
+	return s.write(ctx, true, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM orgs WHERE id = ?`, id)
+		if err != nil {
+			return fmt.Errorf("delete org: %w", err)
+		}
+		if err := mustAffect(res, "Org %d not found.", id); err != nil {
+			return err
+		}
+		for _, table := range []string{"api_keys", "credentials", "service_settings"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE org_id = ?`, id); err != nil {
+				return fmt.Errorf("delete org %d: %s: %w", id, table, err)
+			}
+		}
+		return nil
+	})
+}
+
+func scanOrg(row scanner) (*aiproxy.Org, error) {
+	var (
+		o       aiproxy.Org
+		origins string
+		created int64
+	)
+	if err := row.Scan(&o.ID, &o.Slug, &o.Name, &origins, &created); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("scan org: %w", err)
+	}
+	var err error
+	if o.CORSOrigins, err = decodeStrings(origins); err != nil {
+		return nil, fmt.Errorf("org %d: %w", o.ID, err)
+	}
+	o.CreatedAt = fromNanos(created)
+	return &o, nil
+}
+
+// mustAffect returns ENOTFOUND, with the given message, unless res changed a row.
+func mustAffect(res sql.Result, format string, args ...any) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("rows affected: %w", err)
+	}
+	if n == 0 {
+		return aiproxy.Errorf(aiproxy.ENOTFOUND, format, args...)
+	}
+	return nil
+}

@@ -1,0 +1,91 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/aiproxy/aiproxy"
+)
+
+const settingsColumns = `service, org_id, enabled, policy, updated_at`
+
+// ServiceSettings returns the settings for (service, org); ENOTFOUND if none.
+func (s *Store) ServiceSettings(ctx context.Context, service string, orgID int64) (*aiproxy.ServiceSettings, error) {
+	ss, err := scanSettings(s.db.QueryRowContext(ctx, `SELECT `+settingsColumns+` FROM service_settings
+		WHERE service = ? AND org_id = ?`, service, orgID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, aiproxy.Errorf(aiproxy.ENOTFOUND, "No settings for %s.", service)
+	}
+	return ss, err
+}
+
+// ListServiceSettings lists every stored settings row.
+func (s *Store) ListServiceSettings(ctx context.Context) ([]*aiproxy.ServiceSettings, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+settingsColumns+` FROM service_settings ORDER BY service, org_id`)
+	if err != nil {
+		return nil, fmt.Errorf("list service settings: %w", err)
+	}
+	defer rows.Close()
+	var all []*aiproxy.ServiceSettings
+	for rows.Next() {
+		ss, err := scanSettings(rows)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, ss)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list service settings: %w", err)
+	}
+	return all, nil
+}
+
+// PutServiceSettings creates or replaces the settings for (ss.Service, ss.OrgID) and sets
+// UpdatedAt.
+func (s *Store) PutServiceSettings(ctx context.Context, ss *aiproxy.ServiceSettings) error {
+	policy, err := encodePolicy(ss.Policy)
+	if err != nil {
+		return err
+	}
+	var enabled sql.NullBool
+	if ss.Enabled != nil {
+		enabled = sql.NullBool{Bool: *ss.Enabled, Valid: true}
+	}
+	updated := now()
+	return s.write(ctx, true, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO service_settings (`+settingsColumns+`) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (service, org_id) DO UPDATE SET
+				enabled = excluded.enabled, policy = excluded.policy, updated_at = excluded.updated_at`,
+			ss.Service, ss.OrgID, enabled, policy, nanos(updated)); err != nil {
+			return fmt.Errorf("put service settings %s/%d: %w", ss.Service, ss.OrgID, err)
+		}
+		ss.UpdatedAt = updated
+		return nil
+	})
+}
+
+func scanSettings(row scanner) (*aiproxy.ServiceSettings, error) {
+	var (
+		ss      aiproxy.ServiceSettings
+		enabled sql.NullBool
+		policy  *string
+		updated int64
+	)
+	if err := row.Scan(&ss.Service, &ss.OrgID, &enabled, &policy, &updated); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("scan service settings: %w", err)
+	}
+	if enabled.Valid {
+		ss.Enabled = &enabled.Bool
+	}
+	var err error
+	if ss.Policy, err = decodePolicy(policy); err != nil {
+		return nil, fmt.Errorf("service settings %s/%d: %w", ss.Service, ss.OrgID, err)
+	}
+	ss.UpdatedAt = fromNanos(updated)
+	return &ss, nil
+}

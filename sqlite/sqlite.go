@@ -1,0 +1,194 @@
+// Package sqlite implements aiproxy.Store on SQLite, through the pure-Go modernc.org/sqlite
+// driver. Timestamps are stored as UTC unix nanoseconds; lists (scopes, CORS origins) and
+// policies as JSON text.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aiproxy/aiproxy"
+	sqlitedriver "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is an aiproxy.Store backed by one SQLite file. Several Stores, in one process or
+// several, may share the file: every write transaction begins IMMEDIATE and waits up to
+// busyTimeout for the write lock instead of failing with SQLITE_BUSY.
+type Store struct {
+	db *sql.DB
+}
+
+var _ aiproxy.Store = (*Store)(nil)
+
+// busyTimeout is how long a connection waits for another writer before giving up.
+const busyTimeout = 5 * time.Second
+
+// Open opens (creating if needed) the database at path and applies pending migrations.
+func Open(ctx context.Context, path string) (*Store, error) {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)") // durable enough under WAL, much faster
+	q.Add("_pragma", "foreign_keys(1)")
+	// BEGIN IMMEDIATE takes the write lock up front, so a transaction never has to upgrade
+	// a read lock, which SQLite refuses with SQLITE_BUSY whatever the busy timeout.
+	q.Set("_txlock", "immediate")
+
+	db, err := sql.Open("sqlite", path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	if path == ":memory:" || strings.Contains(path, "mode=memory") {
+		db.SetMaxOpenConns(1) // every connection would get its own empty database
+	}
+	s := &Store{db: db}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// DB returns the underlying database handle, for tests.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Migrate applies, in one transaction, every embedded migration not yet recorded in
+// schema_migrations. Migrations are named NNNN_description.sql and run in number order.
+func (s *Store) Migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	sort.Strings(names)
+
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: begin: %w", err)
+	}
+	defer tx.Rollback()
+
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT    NOT NULL,
+		applied_at INTEGER NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("migrate: create schema_migrations: %w", err)
+	}
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		num, _, _ := strings.Cut(base, "_")
+		version, err := strconv.Atoi(num)
+		if err != nil {
+			return fmt.Errorf("migrate: %s: name must start with a number: %w", base, err)
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+			return fmt.Errorf("migrate: %s: %w", base, err)
+		} else if n > 0 {
+			continue
+		}
+		body, err := fs.ReadFile(migrations, name)
+		if err != nil {
+			return fmt.Errorf("migrate: %s: %w", base, err)
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			return fmt.Errorf("migrate: %s: %w", base, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+			version, base, nanos(time.Now())); err != nil {
+			return fmt.Errorf("migrate: %s: record: %w", base, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate: commit: %w", err)
+	}
+	return nil
+}
+
+// Version returns the change counter.
+func (s *Store) Version(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.db.QueryRowContext(ctx, `SELECT n FROM store_version WHERE id = 1`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("version: %w", err)
+	}
+	return n, nil
+}
+
+// write runs fn in a transaction; when bump is set, the version counter is bumped in the
+// same transaction, so a reader never sees the change without the new version.
+func (s *Store) write(ctx context.Context, bump bool, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if bump {
+		if _, err := tx.ExecContext(ctx, `UPDATE store_version SET n = n + 1 WHERE id = 1`); err != nil {
+			return fmt.Errorf("bump version: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// isUniqueViolation reports whether err is SQLite refusing a duplicate unique value.
+func isUniqueViolation(err error) bool {
+	var e *sqlitedriver.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+// now is the store's clock, at the microsecond precision PostgreSQL keeps, so both
+// backends return the same values.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+func nanos(t time.Time) int64 { return t.UTC().UnixNano() }
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func nullNanos(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: nanos(*t), Valid: true}
+}
+
+func fromNullNanos(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromNanos(n.Int64)
+	return &t
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}

@@ -1,0 +1,596 @@
+// Package storetest is the behaviour every aiproxy.Store must have, as one suite of
+// subtests that each backend's tests run against a fresh store.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aiproxy/aiproxy"
+)
+
+// Run runs the suite. open must return a new, empty store for each subtest; Run closes it
+// when the subtest ends.
+func Run(t *testing.T, open func(t *testing.T) aiproxy.Store) {
+	tests := []struct {
+		name string
+		test func(t *testing.T, s aiproxy.Store)
+	}{
+		{"Orgs", testOrgs},
+		{"UpdateOrg", testUpdateOrg},
+		{"APIKeys", testAPIKeys},
+		{"APIKeyConflicts", testAPIKeyConflicts},
+		{"RevokeAndTouchAPIKeys", testRevokeAndTouch},
+		{"Credentials", testCredentials},
+		{"RewrapCredential", testRewrapCredential},
+		{"ServiceSettings", testServiceSettings},
+		{"DeleteOrgCascades", testDeleteOrgCascades},
+		{"Audit", testAudit},
+		{"Version", testVersion},
+		{"ConcurrentWriters", testConcurrentWriters},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("close: %v", err)
+				}
+			})
+			tt.test(t, s)
+		})
+	}
+}
+
+// day is a fixed instant, at a precision every backend keeps.
+var day = time.Date(2025, 3, 14, 15, 9, 26, 535897000, time.UTC)
+
+func at(d time.Duration) *time.Time { t := day.Add(d); return &t }
+
+func ptr[T any](v T) *T { return &v }
+
+// wantCode fails the test unless err carries the application error code want ("" for nil).
+func wantCode(t *testing.T, err error, want string) {
+	t.Helper()
+	if got := aiproxy.ErrorCode(err); got != want {
+		t.Fatalf("error code = %q, want %q (err: %v)", got, want, err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantEqual[T any](t *testing.T, what string, got, want T) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s:\n got %s\nwant %s", what, show(got), show(want))
+	}
+}
+
+// show prints pointers' targets, so a mismatch is readable.
+func show(v any) string {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Slice {
+		var b bytes.Buffer
+		b.WriteString("[")
+		for i := 0; i < rv.Len(); i++ {
+			b.WriteString("\n  " + show(rv.Index(i).Interface()))
+		}
+		b.WriteString("]")
+		return b.String()
+	}
+	if rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		return fmt.Sprintf("&%+v", rv.Elem().Interface())
+	}
+	return fmt.Sprintf("%+v", v)
+}
+
+func newOrg(t *testing.T, s aiproxy.Store, slug string) *aiproxy.Org {
+	t.Helper()
+	o := &aiproxy.Org{Slug: slug, Name: "Org " + slug}
+	must(t, s.CreateOrg(context.Background(), o))
+	return o
+}
+
+func newKey(t *testing.T, s aiproxy.Store, orgID int64, prefix string) *aiproxy.APIKey {
+	t.Helper()
+	k := &aiproxy.APIKey{OrgID: orgID, Prefix: prefix, Hash: "hash-" + prefix, Name: "key " + prefix, Role: aiproxy.RoleMember}
+	must(t, s.CreateAPIKey(context.Background(), k))
+	return k
+}
+
+func newCredential(service string, source aiproxy.Source, orgID int64, kek string) *aiproxy.Credential {
+	return &aiproxy.Credential{
+		Service: service, Source: source, OrgID: orgID,
+		Sealed:      aiproxy.Sealed{KEKID: kek, WrappedDEK: []byte("dek-" + kek), Ciphertext: []byte("secret-" + service)},
+		Fingerprint: "fp-" + service, Last4: "abcd",
+	}
+}
+
+func testOrgs(t *testing.T, s aiproxy.Store) {
+	ctx := context.Background()
+	acme := &aiproxy.Org{Slug: "acme", Name: "Acme", CORSOrigins: []string{"https://acme.example"}}
+	must(t, s.CreateOrg(ctx, acme))
+	if acme.ID == 0 || acme.CreatedAt.IsZero() || acme.CreatedAt.Location() != time.UTC {
+		t.Fatalf("CreateOrg did not set ID and a UTC CreatedAt: %+v", acme)
+	}
+	globex := newOrg(t, s, "globex")
+	if globex.ID == acme.ID {
+		t.Fatalf("two orgs share id %d", acme.ID)
+	}
+
+	got, err := s.OrgBySlug(ctx, "acme")
+	must(t, err)
+	wantEqual(t, "OrgBySlug", got, acme)
+	got, err = s.OrgByID(ctx, globex.ID)
+	must(t, err)
+	wantEqual(t, "OrgByID", got, globex)
+	all, err := s.ListOrgs(ctx)
+	must(t, err)
+	wantEqual(t, "ListOrgs", all, []*aiproxy.Org{acme, globex})
+
+	for _, tt := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"duplicate slug", s.CreateOrg(ctx, &aiproxy.Org{Slug: "acme", Name: "Other"}), aiproxy.ECONFLICT},
+		{"unknown slug", second(s.OrgBySlug(ctx, "nope")), aiproxy.ENOTFOUND},
+		{"unknown id", second(s.OrgByID(ctx, globex.ID+100)), aiproxy.ENOTFOUND},
+		{"update unknown", s.UpdateOrg(ctx, &aiproxy.Org{ID: globex.ID + 100, Name: "x"}), aiproxy.ENOTFOUND},
+		{"delete unknown", s.DeleteOrg(ctx, globex.ID+100), aiproxy.ENOTFOUND},
+	} {
+		t.Run(tt.name, func(t *testing.T) { wantCode(t, tt.err, tt.want) })
+	}
+}
+
+func second[T any](_ T, err error) error { return err }
+
+func testUpdateOrg(t *testing.T, s aiproxy.Store) {
+	ctx := context.Background()
+	o := newOrg(t, s, "acme")
+	for _, origins := range [][]string{
+		{"https://a.example", "http://localhost:3000"},
+		{"https://b.example"},
+		nil,
+	} {
+		u := *o
+		u.Name = fmt.Sprintf("Acme %d", len(origins))
+		u.CORSOrigins = origins
+		u.Slug = "ignored" // only Name and CORSOrigins are saved
+		must(t, s.UpdateOrg(ctx, &u))
+		got, err := s.OrgByID(ctx, o.ID)
+		must(t, err)
+		want := *o
+		want.Name, want.CORSOrigins = u.Name, origins
+		wantEqual(t, "org after UpdateOrg", got, &want)
+	}
+}
+
+func testAPIKeys(t *testing.T, s aiproxy.Store) {
+	ctx := context.Background()
+	o := newOrg(t, s, "acme")
+	keys := []*aiproxy.APIKey{
+		{OrgID: o.ID, Prefix: "ak_admin", Hash: "h1", Name: "admin", Role: aiproxy.RoleAdmin},
+		{OrgID: o.ID, Prefix: "ak_scoped", Hash: "h2", Name: "scoped", Role: aiproxy.RoleMember,
+			Scopes: []string{"heygen:*", "elevenlabs:tts"}, ExpiresAt: at(24 * time.Hour)},
+		{OrgID: o.ID, Prefix: "ak_child", Hash: "h3", Name: "browser", Role: aiproxy.RoleMember,
+			Scopes: []string{"heygen:list_avatars"}, ExpiresAt: at(time.Minute)},
+		{OrgID: 0, Prefix: "ak_op", Hash: "h4", Name: "operator", Role: aiproxy.RoleOperator},
+	}
+	for _, k := range keys {
+		if k.Prefix == "ak_child" {
+			k.ParentID = keys[1].ID // a browser token minted by the scoped key
+		}
+		must(t, s.CreateAPIKey(ctx, k))
+		if k.ID == 0 || k.CreatedAt.IsZero() {
+			t.Fatalf("CreateAPIKey did not set ID and CreatedAt: %+v", k)
+		}
+	}
+
+	for _, k := range keys {
+		got, err := s.APIKeyByHash(ctx, k.Hash)
+		must(t, err)
+		wantEqual(t, "APIKeyByHash "+k.Prefix, got, k)
+		got, err = s.APIKeyByPrefix(ctx, k.Prefix)
+		must(t, err)
+		wantEqual(t, "APIKeyByPrefix "+k.Prefix, got, k)
+	}
+	got, err := s.APIKeyByPrefix(ctx, "ak_scoped")
+	must(t, err)
+	if !got.Active(day) || got.Active(day.Add(25*time.Hour)) {
+		t.Errorf("expiry did not round-trip: ExpiresAt = %v", got.ExpiresAt)
+	}
+
+	list, err := s.ListAPIKeys(ctx, o.ID)
+	must(t, err)
+	if len(list) != 3 {
+		t.Fatalf("ListAPIKeys(org) returned %d keys, want 3", len(list))
+	}
+	for i := 1; i < len(list); i++ {
+		if list[i].CreatedAt.After(list[i-1].CreatedAt) || list[i].CreatedAt.Equal(list[i-1].CreatedAt) && list[i].ID > list[i-1].ID {
+			t.Errorf("ListAPIKeys not newest first: %s before %s", list[i-1].Prefix, list[i].Prefix)
+		}
+	}
+	ops, err := s.ListAPIKeys(ctx, 0)
+	must(t, err)
+	wantEqual(t, "ListAPIKeys(0)", ops, []*aiproxy.APIKey{keys[3]})
+	none, err := s.ListAPIKeys(ctx, o.ID+100)
+	must(t, err)
+	if len(none) != 0 {
+		t.Errorf("ListAPIKeys(unknown org) = %d keys, want none", len(none))
+	}
+
+	wantCode(t, second(s.APIKeyByHash(ctx, "nope")), aiproxy.ENOTFOUND)
+	wantCode(t, second(s.APIKeyByPrefix(ctx, "nope")), aiproxy.ENOTFOUND)
+}
+
+func testAPIKeyConflicts(t *testing.T, s aiproxy.Store) {
+	ctx := context.Background()
+	k := newKey(t, s, 0, "ak_one")
+	for _, tt := range []struct {
+		name string
+		key  aiproxy.APIKey
+	}{
+		{"duplicate prefix", aiproxy.APIKey{Prefix: k.Prefix, Hash: "other", Role: aiproxy.RoleOperator}},
+		{"duplicate hash", aiproxy.APIKey{Prefix: "ak_two", Hash: k.Hash, Role: aiproxy.RoleOperator}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			wantCode(t, s.CreateAPIKey(ctx, &tt.key), aiproxy.ECONFLICT)
+		})
+	}
+	list, err := s.ListAPIKeys(ctx, 0)
+	must(t, err)
+	if len(list) != 1 {
+		t.Errorf("after conflicts: %d keys, want 1", len(list))
+	}
+}
+
+func testRevokeAndTouch(t *testing.T, s aiproxy.Store) {
+	ctx := context.Background()
+	a, b := newKey(t, s, 0, "ak_a"), newKey(t, s, 0, "ak_b")
+
+	must(t, s.RevokeAPIKey(ctx, a.Prefix, day))
+	wantCode(t, s.RevokeAPIKey(ctx, "ak_nope", day), aiproxy.ENOTFOUND)
+	got, err := s.APIKeyByHash(ctx, a.Hash) // revoked keys are still returned
+	must(t, err)
+	wantEqual(t, "RevokedAt", got.RevokedAt, at(0))
+	if got.Active(day.Add(-time.Hour)) {
+		t.Error("revoked key is active")
+	}
+
+	must(t, s.TouchAPIKeys(ctx, map[int64]time.Time{a.ID: day.Add(time.Hour), b.ID: day.Add(2 * time.Hour), b.ID + 1000: day}))
+	must(t, s.TouchAPIKeys(ctx, nil))
+	for _, tt := range []struct {
+		key  *aiproxy.APIKey
+		want *time.Time
+	}{{a, at(time.Hour)}, {b, at(2 * time.Hour)}} {
+		got, err := s.APIKeyByPrefix(ctx, tt.key.Prefix)
+		must(t, err)
+		wantEqual(t, "LastUsedAt of "+tt.key.Prefix, got.LastUsedAt, tt.want)
+	}
+}
+
+func testCredentials(t *testing.T, s aiproxy.Store) {
+	ctx := context.Background()
+	o := newOrg(t, s, "acme")
+	tenant := newCredential("heygen", aiproxy.SourceTenant, o.ID, "kek1")
+	platform := newCredential("heygen", aiproxy.SourcePlatform, 0, "kek1")
+	other := newCredential("elevenlabs", aiproxy.SourceTenant, o.ID, "kek1")
+	for _, c := range []*aiproxy.Credential{tenant, platform, other} {
+		must(t, s.PutCredential(ctx, c))
+		if c.CreatedAt.IsZero() || !c.UpdatedAt.Equal(c.CreatedAt) {
+			t.Fatalf("PutCredential (create) set CreatedAt %v, UpdatedAt %v", c.CreatedAt, c.UpdatedAt)
+		}
+		got, err := s.GetCredential(ctx, c.Service, c.Source, c.OrgID)
+		must(t, err)
+		wantEqual(t, "GetCredential", got, c)
+	}
+
+	time.Sleep(2 * time.Millisecond) // so UpdatedAt moves
+	replaced := newCredential("heygen", aiproxy.SourceTenant, o.ID, "kek2")
+	replaced.Sealed.Ciphertext = []byte("new secret")
+	replaced.Last4 = "wxyz"
+	must(t, s.PutCredential(ctx, replaced))
+	if !replaced.CreatedAt.Equal(tenant.CreatedAt) || !replaced.UpdatedAt.After(tenant.UpdatedAt) {
+		t.Errorf("PutCredential (replace): CreatedAt %v (want %v kept), UpdatedAt %v (want after %v)",
+			replaced.CreatedAt, tenant.CreatedAt, replaced.UpdatedAt, tenant.UpdatedAt)
+	}
+	got, err := s.GetCredential(ctx, "heygen", aiproxy.SourceTenant, o.ID)
+	must(t, err)
+	wantEqual(t, "replaced credential", got, replaced)
+
+	all, err := s.ListCredentials(ctx)
+	must(t, err)
+	if len(all) != 3 {
+		t.Fatalf("ListCredentials returned %d, want 3", len(all))
+	}
+
+	must(t, s.DeleteCredential(ctx, "heygen", aiproxy.SourceTenant, o.ID))
+	for _, tt := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"get deleted", second(s.GetCredential(ctx, "heygen", aiproxy.SourceTenant, o.ID)), aiproxy.ENOTFOUND},
+		{"delete deleted", s.DeleteCredential(ctx, "heygen", aiproxy.SourceTenant, o.ID), aiproxy.ENOTFOUND},
+		{"platform kept", second(s.GetCredential(ctx, "heygen", aiproxy.SourcePlatform, 0)), ""},
+		{"wrong org", second(s.GetCredential(ctx, "elevenlabs", aiproxy.SourceTenant, o.ID+1)), aiproxy.ENOTFOUND},
+		{"wrong source", second(s.GetCredential(ctx, "elevenlabs", aiproxy.SourcePlatform, o.ID)), aiproxy.ENOTFOUND},
+	} {
+		t.Run(tt.name, func(t *testing.T) { wantCode(t, tt.err, tt.want) })
+	}
+	all, err = s.ListCredentials(ctx)
+	must(t, err)
+	if len(all) != 2 {
+		t.Fatalf("ListCredentials after delete returned %d, want 2", len(all))
+	}
+}
+
+func testRewrapCredential(t *testing.T, s aiproxy.Store) {
+	ctx := context.Background()
+	c := newCredential("heygen", aiproxy.SourcePlatform, 0, "kek1")
+	must(t, s.PutCredential(ctx, c))
+
+	rewrapped := *c
+	rewrapped.Sealed = aiproxy.Sealed{KEKID: "kek2", WrappedDEK: []byte("dek-under-kek2"), Ciphertext: c.Sealed.Ciphertext}
+	for _, tt := range []struct {
+		name    string
+		cred    aiproxy.Credential
+		oldKEK  string
+		swapped bool
+		want    *aiproxy.Credential
+	}{
+		{"stale old KEK", rewrapped, "kek0", false, c},
+		{"current old KEK", rewrapped, "kek1", true, &rewrapped},
+		{"already rewrapped", rewrapped, "kek1", false, &rewrapped},
+		{"missing credential", *newCredential("elevenlabs", aiproxy.SourcePlatform, 0, "kek2"), "kek1", false, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ok, err := s.RewrapCredential(ctx, &tt.cred, tt.oldKEK)
+			must(t, err)
+			if ok != tt.swapped {
+				t.Fatalf("RewrapCredential = %v, want %v", ok, tt.swapped)
+			}
+			if tt.want == nil {
+				return
+			}
+			got, err := s.GetCredential(ctx, c.Service, c.Source, c.OrgID)
+			must(t, err)
+			wantEqual(t, "credential", got, tt.want)
+		})
+	}
+}
+
+func testServiceSettings(t *testing.T, s aiproxy.Store) {
+	ctx := context.Background()
+	o := newOrg(t, s, "acme")
+	policy := aiproxy.Policy{AllowTenantKey: true, AllowPlatformKey: true, DefaultSource: aiproxy.SourcePlatform, FallbackToPlatformKey: true}
+	for _, tt := range []struct {
+		name string
+		in   aiproxy.ServiceSettings
+	}{
+		{"global, nothing set", aiproxy.ServiceSettings{Service: "heygen"}},
+		{"global, disabled", aiproxy.ServiceSettings{Service: "heygen", Enabled: ptr(false)}},
+		{"org, policy only", aiproxy.ServiceSettings{Service: "heygen", OrgID: o.ID, Policy: &policy}},
+		{"org, both", aiproxy.ServiceSettings{Service: "elevenlabs", OrgID: o.ID, Enabled: ptr(true), Policy: &aiproxy.TenantOnly}},
+		{"org, back to nil", aiproxy.ServiceSettings{Service: "elevenlabs", OrgID: o.ID}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ss := tt.in
+			must(t, s.PutServiceSettings(ctx, &ss))
+			if ss.UpdatedAt.IsZero() {
+				t.Fatal("PutServiceSettings did not set UpdatedAt")
+			}
+			got, err := s.ServiceSettings(ctx, ss.Service, ss.OrgID)
+			must(t, err)
+			wantEqual(t, "ServiceSettings", got, &ss)
+		})
+	}
+	wantCode(t, second(s.ServiceSettings(ctx, "elevenlabs", 0)), aiproxy.ENOTFOUND)
+	wantCode(t, second(s.ServiceSettings(ctx, "heygen", o.ID+1)), aiproxy.ENOTFOUND)
+	all, err := s.ListServiceSettings(ctx)
+	must(t, err)
+	if len(all) != 3 {
+		t.Fatalf("ListServiceSettings returned %d rows, want 3", len(all))
+	}
+}
+
+func testDeleteOrgCascades(t *testing.T, s aiproxy.Store) {
+	ctx := context.Background()
+	doomed, kept := newOrg(t, s, "doomed"), newOrg(t, s, "kept")
+	for _, o := range []*aiproxy.Org{doomed, kept} {
+		newKey(t, s, o.ID, "ak_"+o.Slug)
+		must(t, s.PutCredential(ctx, newCredential("heygen", aiproxy.SourceTenant, o.ID, "kek1")))
+		must(t, s.PutServiceSettings(ctx, &aiproxy.ServiceSettings{Service: "heygen", OrgID: o.ID, Enabled: ptr(true)}))
+		must(t, s.AppendAudit(ctx, &aiproxy.AuditEntry{OrgID: o.ID, Actor: "cli", Action: "org.create", Target: o.Slug}))
+	}
+	newKey(t, s, 0, "ak_operator")
+	must(t, s.PutCredential(ctx, newCredential("heygen", aiproxy.SourcePlatform, 0, "kek1")))
+	must(t, s.PutServiceSettings(ctx, &aiproxy.ServiceSettings{Service: "heygen", Enabled: ptr(true)}))
+
+	must(t, s.DeleteOrg(ctx, doomed.ID))
+
+	for _, tt := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"org by id", second(s.OrgByID(ctx, doomed.ID)), aiproxy.ENOTFOUND},
+		{"org by slug", second(s.OrgBySlug(ctx, doomed.Slug)), aiproxy.ENOTFOUND},
+		{"key", second(s.APIKeyByPrefix(ctx, "ak_doomed")), aiproxy.ENOTFOUND},
+		{"credential", second(s.GetCredential(ctx, "heygen", aiproxy.SourceTenant, doomed.ID)), aiproxy.ENOTFOUND},
+		{"settings", second(s.ServiceSettings(ctx, "heygen", doomed.ID)), aiproxy.ENOTFOUND},
+		{"delete again", s.DeleteOrg(ctx, doomed.ID), aiproxy.ENOTFOUND},
+		{"other org", second(s.OrgByID(ctx, kept.ID)), ""},
+		{"other org's key", second(s.APIKeyByPrefix(ctx, "ak_kept")), ""},
+		{"other org's credential", second(s.GetCredential(ctx, "heygen", aiproxy.SourceTenant, kept.ID)), ""},
+		{"other org's settings", second(s.ServiceSettings(ctx, "heygen", kept.ID)), ""},
+		{"operator key", second(s.APIKeyByPrefix(ctx, "ak_operator")), ""},
+		{"platform credential", second(s.GetCredential(ctx, "heygen", aiproxy.SourcePlatform, 0)), ""},
+		{"global settings", second(s.ServiceSettings(ctx, "heygen", 0)), ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) { wantCode(t, tt.err, tt.want) })
+	}
+	audit, err := s.ListAudit(ctx, doomed.ID, 0, 0)
+	must(t, err)
+	if len(audit) != 1 {
+		t.Errorf("audit of deleted org: %d entries, want 1 (audit outlives its org)", len(audit))
+	}
+	// A new org never takes a deleted org's id, whose audit would become its own.
+	if reborn := newOrg(t, s, "reborn"); reborn.ID == doomed.ID {
+		t.Errorf("new org reused deleted org id %d", doomed.ID)
+	}
+}
+
+func testAudit(t *testing.T, s aiproxy.Store) {
+	ctx := context.Background()
+	const orgID = 7 // audit does not require the org to exist
+	var org, platform []*aiproxy.AuditEntry
+	for i := range 7 {
+		e := &aiproxy.AuditEntry{OrgID: orgID, Actor: "ak_x", Action: "credential.set", Target: fmt.Sprint("svc", i),
+			Before: `{}`, After: fmt.Sprintf(`{"n":%d}`, i)}
+		must(t, s.AppendAudit(ctx, e))
+		if e.ID == 0 || e.CreatedAt.IsZero() {
+			t.Fatalf("AppendAudit did not set ID and CreatedAt: %+v", e)
+		}
+		org = append([]*aiproxy.AuditEntry{e}, org...) // newest first
+		if i%3 == 0 {
+			p := &aiproxy.AuditEntry{Actor: "cli", Action: "settings.set", Target: "heygen"}
+			must(t, s.AppendAudit(ctx, p))
+			platform = append([]*aiproxy.AuditEntry{p}, platform...)
+		}
+	}
+
+	for _, tt := range []struct {
+		name   string
+		orgID  int64
+		before int64
+		limit  int
+		want   []*aiproxy.AuditEntry
+	}{
+		{"all", orgID, 0, 0, org},
+		{"first page", orgID, 0, 3, org[:3]},
+		{"second page", orgID, org[2].ID, 3, org[3:6]},
+		{"last page", orgID, org[5].ID, 3, org[6:]},
+		{"past the end", orgID, org[6].ID, 3, nil},
+		{"large limit", orgID, org[0].ID, 100, org[1:]},
+		{"platform", 0, 0, 10, platform},
+		{"platform before", 0, platform[0].ID, 10, platform[1:]},
+		{"other org", orgID + 1, 0, 10, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.ListAudit(ctx, tt.orgID, tt.before, tt.limit)
+			must(t, err)
+			if len(got) == 0 && len(tt.want) == 0 {
+				return
+			}
+			wantEqual(t, "ListAudit", got, tt.want)
+		})
+	}
+}
+
+func testVersion(t *testing.T, s aiproxy.Store) {
+	ctx := context.Background()
+	var (
+		org = &aiproxy.Org{Slug: "acme", Name: "Acme"}
+		key = &aiproxy.APIKey{Prefix: "ak_v", Hash: "hv", Role: aiproxy.RoleOperator}
+		cr  = newCredential("heygen", aiproxy.SourcePlatform, 0, "kek1")
+	)
+	rewrapped := *cr
+	rewrapped.Sealed.KEKID = "kek2"
+	steps := []struct {
+		name    string
+		do      func() error
+		changes bool
+	}{
+		{"CreateOrg", func() error { return s.CreateOrg(ctx, org) }, true},
+		{"CreateOrg conflict", func() error { return ignore(s.CreateOrg(ctx, &aiproxy.Org{Slug: "acme"}), aiproxy.ECONFLICT) }, false},
+		{"UpdateOrg", func() error { org.CORSOrigins = []string{"https://a.example"}; return s.UpdateOrg(ctx, org) }, true},
+		{"CreateAPIKey", func() error { return s.CreateAPIKey(ctx, key) }, true},
+		{"TouchAPIKeys", func() error { return s.TouchAPIKeys(ctx, map[int64]time.Time{key.ID: day}) }, false},
+		{"RevokeAPIKey", func() error { return s.RevokeAPIKey(ctx, key.Prefix, day) }, true},
+		{"PutCredential", func() error { return s.PutCredential(ctx, cr) }, true},
+		{"RewrapCredential stale", func() error { _, err := s.RewrapCredential(ctx, &rewrapped, "kek0"); return err }, false},
+		{"RewrapCredential", func() error { _, err := s.RewrapCredential(ctx, &rewrapped, "kek1"); return err }, true},
+		{"DeleteCredential", func() error { return s.DeleteCredential(ctx, cr.Service, cr.Source, cr.OrgID) }, true},
+		{"PutServiceSettings", func() error {
+			return s.PutServiceSettings(ctx, &aiproxy.ServiceSettings{Service: "heygen", Enabled: ptr(false)})
+		}, true},
+		{"AppendAudit", func() error { return s.AppendAudit(ctx, &aiproxy.AuditEntry{Actor: "cli", Action: "x"}) }, false},
+		{"reads", func() error {
+			_, err := s.ListOrgs(ctx)
+			return err
+		}, false},
+		{"DeleteOrg", func() error { return s.DeleteOrg(ctx, org.ID) }, true},
+	}
+	prev, err := s.Version(ctx)
+	must(t, err)
+	for _, step := range steps {
+		must(t, step.do())
+		v, err := s.Version(ctx)
+		must(t, err)
+		if changed := v != prev; changed != step.changes {
+			t.Errorf("after %s: version %d → %d, want changed = %v", step.name, prev, v, step.changes)
+		}
+		prev = v
+	}
+}
+
+// ignore returns nil if err has the code want, and err otherwise.
+func ignore(err error, want string) error {
+	if aiproxy.ErrorCode(err) == want {
+		return nil
+	}
+	return fmt.Errorf("want %s error, got %v", want, err)
+}
+
+func testConcurrentWriters(t *testing.T, s aiproxy.Store) {
+	ctx := context.Background()
+	const writers, each = 8, 5
+	v0, err := s.Version(ctx)
+	must(t, err)
+	var (
+		wg   sync.WaitGroup
+		errs = make(chan error, writers*each)
+	)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				k := &aiproxy.APIKey{Prefix: fmt.Sprintf("ak_%d_%d", w, i), Hash: fmt.Sprintf("h%d_%d", w, i), Role: aiproxy.RoleOperator}
+				if err := s.CreateAPIKey(ctx, k); err != nil {
+					errs <- fmt.Errorf("writer %d key %d: %w", w, i, err)
+				}
+				if err := s.TouchAPIKeys(ctx, map[int64]time.Time{k.ID: day}); err != nil {
+					errs <- fmt.Errorf("writer %d touch %d: %w", w, i, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	keys, err := s.ListAPIKeys(ctx, 0)
+	must(t, err)
+	if len(keys) != writers*each {
+		t.Errorf("%d keys stored, want %d", len(keys), writers*each)
+	}
+	v1, err := s.Version(ctx)
+	must(t, err)
+	if v1 == v0 {
+		t.Error("version did not change")
+	}
+}
