@@ -13,6 +13,7 @@ import (
 	"github.com/aiproxy/aiproxy/catalog"
 	"github.com/aiproxy/aiproxy/credentials"
 	"github.com/aiproxy/aiproxy/gateway"
+	"github.com/aiproxy/aiproxy/tenancy"
 )
 
 // DefaultPrefix is where the API lives unless configured otherwise (contract §1).
@@ -46,6 +47,7 @@ type Server struct {
 	mux     *http.ServeMux
 	handler http.Handler
 	touches *touchBatcher
+	tenancy *tenancy.Manager // audited changes, for the admin API
 }
 
 // New returns a Server. Close it to flush pending key-usage times.
@@ -65,6 +67,7 @@ func New(cfg Config) *Server {
 		s.now = time.Now
 	}
 	s.touches = newTouchBatcher(s.store, s.logger)
+	s.tenancy = &tenancy.Manager{Store: s.store, Vault: s.vault, Catalog: s.catalog, Now: s.now}
 	s.routes()
 	for pattern, h := range cfg.Extra {
 		s.mux.Handle(pattern, h)

@@ -177,7 +177,7 @@ func TestHandlesEveryCatalogPath(t *testing.T) {
 			t.Errorf("Handles(%q) = false", p)
 		}
 	}
-	for _, p := range []string{"/v1/video_status.get", "/v2/video/generate", "/v1/users", "/v3/voices", "/"} {
+	for _, p := range []string{"/v1/video_status.get", "/v2/video/generate", "/v1/users", "/v1/user/me", "/v3/voices", "/v2/voices", "/"} {
 		if s.Handles(p) {
 			t.Errorf("Handles(%q) = true", p)
 		}
@@ -223,5 +223,13 @@ func TestConcurrencyLimitGives429(t *testing.T) {
 	}
 	if status := <-streamed; status != 200 {
 		t.Errorf("stream: %d", status)
+	}
+}
+
+func TestSharedPathsStillNeedAKey(t *testing.T) {
+	_, ts := newTestServer(t, simcore.Options{})
+	wantDetail(t, call(t, ts, "GET", "/v2/voices", "", nil), 401, "needs_authorization")
+	if r := call(t, ts, "GET", "/v2/voices", testKey, nil); r.status != 200 {
+		t.Errorf("with a key: %d", r.status)
 	}
 }

@@ -2,6 +2,7 @@ package elevenlabs
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/aiproxy/aiproxy/sim/simcore"
 )
@@ -153,7 +154,7 @@ func premadeVoices(seed uint64) ([]*Voice, map[string]*Voice) {
 	list := make([]*Voice, 0, len(premade))
 	byID := map[string]*Voice{}
 	for _, p := range premade {
-		desc := fmt.Sprintf("A %s %s voice with a %s accent, suited to %s.", p.desc, p.gender, p.accent, p.useCase)
+		desc := fmt.Sprintf("%s %s voice, %s accent, for %s.", strings.ToUpper(p.desc[:1])+p.desc[1:], p.gender, p.accent, strings.ReplaceAll(p.useCase, "_", " "))
 		preview := fmt.Sprintf("https://storage.googleapis.com/eleven-public-prod/premade/voices/%s/%s-%s-%s-%s-%s.mp3",
 			p.id, rnd.Hex(8), rnd.Hex(4), rnd.Hex(4), rnd.Hex(4), rnd.Hex(12))
 		lang := "en"

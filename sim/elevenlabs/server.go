@@ -11,6 +11,7 @@ package elevenlabs
 import (
 	"hash/fnv"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,15 +69,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // progress is computed from the clock when it is read.
 func (s *Server) Close() { s.once.Do(func() { close(s.done) }) }
 
-// roots are the first path segments the simulator owns.
+// roots are the path prefixes only ElevenLabs uses.
 var roots = []string{
-	"/v1/voices", "/v2/voices", "/v1/models", "/v1/text-to-speech", "/v1/sound-generation",
-	"/v1/audio-isolation", "/v1/dubbing", "/v1/history", "/v1/user",
+	"/v1/voices", "/v1/models", "/v1/text-to-speech", "/v1/sound-generation",
+	"/v1/audio-isolation", "/v1/dubbing", "/v1/history",
 }
 
-// Handles reports whether path is an ElevenLabs API path this simulator serves.
+// userPaths are matched exactly: HeyGen's legacy API has GET /v1/user/me.
+var userPaths = []string{"/v1/user", "/v1/user/subscription"}
+
+// sharedRoots are served too, but HeyGen has the same path (GET /v2/voices), so Handles does
+// not claim them: a request reaches them here only when routed by its xi-api-key header.
+var sharedRoots = []string{"/v2/voices"}
+
+// Handles reports whether path is an ElevenLabs API path (and no HeyGen one).
 func (s *Server) Handles(path string) bool {
-	for _, root := range roots {
+	return underAny(path, roots) || slices.Contains(userPaths, path)
+}
+
+func underAny(path string, prefixes []string) bool {
+	for _, root := range prefixes {
 		if path == root || strings.HasPrefix(path, root+"/") {
 			return true
 		}
@@ -158,7 +170,7 @@ func (s *Server) withResponseHeaders(next http.Handler) http.Handler {
 // Exhausted keys pass: only billable calls refuse them (see charge).
 func (s *Server) withAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.Handles(r.URL.Path) {
+		if !s.Handles(r.URL.Path) && !underAny(r.URL.Path, sharedRoots) {
 			next.ServeHTTP(w, r)
 			return
 		}

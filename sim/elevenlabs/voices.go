@@ -46,10 +46,11 @@ func (s *Server) visibleVoices(a *account) []Voice {
 // view copies v with the account's settings (callers hold a.mu).
 func (a *account) view(v *Voice) Voice {
 	c := *v
-	if st, ok := a.settings[v.VoiceID]; ok {
-		st := *st
-		c.Settings = &st
+	st := defaultSettings()
+	if own, ok := a.settings[v.VoiceID]; ok {
+		st = *own
 	}
+	c.Settings = &st
 	return c
 }
 

@@ -21,7 +21,7 @@ func TestListVoicesHasDozensOfPremadeVoices(t *testing.T) {
 		t.Fatalf("%d voices", len(v.Voices))
 	}
 	for _, voice := range v.Voices {
-		if voice.VoiceID == "" || voice.Name == "" || voice.Category != "premade" || voice.Labels["gender"] == "" || voice.PreviewURL == nil {
+		if voice.VoiceID == "" || voice.Name == "" || voice.Category != "premade" || voice.Labels["gender"] == "" || voice.PreviewURL == nil || voice.Settings == nil {
 			t.Fatalf("incomplete voice %+v", voice)
 		}
 	}

@@ -133,7 +133,7 @@ func (s *Server) handle(pattern string, st style, billable bool, h func(http.Res
 			}
 			c.acct = s.account(c.key)
 		}
-		if st != styleV3 {
+		if st == styleV1 || st == styleV2 {
 			// Legacy responses carry deprecation headers [v3 spec §2, 3P-r3 citing D-cmp].
 			// GAP: the JSON `warning` object is left out so the documented envelopes stay exact.
 			w.Header().Set("Deprecation", "true")
