@@ -310,3 +310,15 @@ func assertBody(t *testing.T, r response, status int, want string) {
 }
 
 var _ = time.Second
+
+// assertJSONField checks one top-level field of a JSON object body.
+func assertJSONField(t *testing.T, r response, field, want string) {
+	t.Helper()
+	got, _ := json.Marshal(r.json(t)[field])
+	var exp any
+	_ = json.Unmarshal([]byte(want), &exp)
+	x, _ := json.Marshal(exp)
+	if !bytes.Equal(got, x) {
+		t.Errorf("%s = %s, want %s", field, got, x)
+	}
+}
