@@ -4,7 +4,9 @@ package credentials
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/aiproxy/aiproxy"
@@ -29,6 +31,42 @@ type Vault struct {
 	Store   Store
 	Keyring *secrets.Keyring
 	Now     func() time.Time
+	// Reload, when set, re-reads the master keys. It is called when a credential is
+	// wrapped by a key the keyring lacks — as happens while the master key rotates and the
+	// new key has just been added to the key file — so servers pick it up without a restart.
+	Reload func() (*secrets.Keyring, error)
+
+	mu         sync.RWMutex
+	lastReload time.Time
+}
+
+// keyring returns the current keyring.
+func (v *Vault) keyring() *secrets.Keyring {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.Keyring
+}
+
+// reloadFor reloads the keyring if it still lacks kekID, at most once a second.
+func (v *Vault) reloadFor(kekID string) bool {
+	if v.Reload == nil {
+		return false
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.Keyring.Has(kekID) {
+		return true // another request reloaded meanwhile
+	}
+	if time.Since(v.lastReload) < time.Second {
+		return false
+	}
+	v.lastReload = time.Now()
+	kr, err := v.Reload()
+	if err != nil || !kr.Has(kekID) {
+		return false
+	}
+	v.Keyring = kr
+	return true
 }
 
 // Set seals key and stores it as the (service, source, org) credential. orgID is ignored
@@ -43,7 +81,7 @@ func (v *Vault) Set(ctx context.Context, service string, source aiproxy.Source, 
 	if source == aiproxy.SourcePlatform {
 		orgID = 0
 	}
-	sealed, err := v.Keyring.Seal([]byte(key), secrets.AAD(orgID, service, source))
+	sealed, err := v.keyring().Seal([]byte(key), secrets.AAD(orgID, service, source))
 	if err != nil {
 		return nil, fmt.Errorf("seal credential: %w", err)
 	}
@@ -61,7 +99,11 @@ func (v *Vault) Set(ctx context.Context, service string, source aiproxy.Source, 
 
 // Open decrypts a stored credential.
 func (v *Vault) Open(c *aiproxy.Credential) (string, error) {
-	pt, err := v.Keyring.Open(c.Sealed, secrets.AAD(c.OrgID, c.Service, c.Source))
+	aad := secrets.AAD(c.OrgID, c.Service, c.Source)
+	pt, err := v.keyring().Open(c.Sealed, aad)
+	if errors.Is(err, secrets.ErrUnknownKey) && v.reloadFor(c.Sealed.KEKID) {
+		pt, err = v.keyring().Open(c.Sealed, aad)
+	}
 	if err != nil {
 		return "", fmt.Errorf("credential %s/%s: %w", c.Service, c.Source, err)
 	}

@@ -173,3 +173,6 @@ func drain(rc io.ReadCloser) {
 	_, _ = io.CopyN(io.Discard, rc, 64<<10)
 	_ = rc.Close()
 }
+
+// Close releases idle upstream connections.
+func (g *Gateway) Close() { g.client.CloseIdleConnections() }

@@ -1,3 +1,160 @@
 package httpapi
 
-func (s *Server) adminRoutes() {}
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/aiproxy/aiproxy"
+)
+
+// adminRoutes registers the admin API (docs/admin-api.md). Every route authenticates; org
+// routes check access with orgFor (member keys: 403), operator routes with requireOperator.
+// Every change goes through tenancy.Manager, which records it in the audit trail.
+func (s *Server) adminRoutes() {
+	// Operators: orgs, platform credentials, global service settings, platform audit.
+	s.route("orgs", methods{"GET": s.listOrgs, "POST": s.createOrg}, true)
+	s.route("platform-credentials/{credential_name}", methods{
+		"GET": s.getPlatformCredential, "PUT": s.putPlatformCredential, "DELETE": s.deletePlatformCredential,
+	}, true)
+	s.route("services/{service}/settings", methods{"GET": s.getGlobalSettings, "PUT": s.putGlobalSettings}, true)
+	s.route("audit", methods{"GET": s.platformAudit}, true)
+
+	// Org admins (and operators) on one org.
+	s.route("orgs/{org}", methods{"GET": s.getOrg, "PATCH": s.patchOrg, "DELETE": s.deleteOrg}, true)
+	s.route("orgs/{org}/credentials/{credential_name}", methods{
+		"GET": s.getOrgCredential, "PUT": s.putOrgCredential, "DELETE": s.deleteOrgCredential,
+	}, true)
+	s.route("orgs/{org}/keys", methods{"GET": s.listKeys, "POST": s.createKey}, true)
+	s.route("orgs/{org}/keys/{prefix}", methods{"DELETE": s.revokeKey}, true)
+	// More specific than …/services/{service}/{action}, so it takes precedence: no catalog
+	// action may be called "settings".
+	s.route("orgs/{org}/services/{service}/settings", methods{"GET": s.getOrgSettings, "PUT": s.putOrgSettings}, true)
+	s.route("orgs/{org}/audit", methods{"GET": s.orgAudit}, true)
+
+	// Any org key that is not itself a token (admin or member), and operators.
+	s.route("orgs/{org}/tokens", methods{"POST": s.mintToken}, true)
+}
+
+// requireOperator refuses every key but an operator's (contract §2 text).
+func requireOperator(r *http.Request) error {
+	if p := principalFrom(r.Context()); p == nil || !p.operator() {
+		return errForbidden
+	}
+	return nil
+}
+
+// actor is how the audit trail names the caller: its key prefix, never the key.
+func actor(r *http.Request) string { return principalFrom(r.Context()).key.Prefix }
+
+// list is the one shape of every list answer of the admin API.
+type list struct {
+	Results any     `json:"results"`
+	Next    *string `json:"next"`
+}
+
+func invalid(format string, args ...any) error {
+	return aiproxy.Errorf(aiproxy.EINVALID, format, args...)
+}
+
+var errBodyNotObject = invalid("Request body must be a JSON object.")
+
+// maxAdminBody bounds admin request bodies: they are small JSON objects.
+const maxAdminBody = 64 << 10
+
+// decodeBody reads the request body strictly into the struct v: an empty body is {}; a
+// body that is not one JSON object is refused; a field v does not have (matched exactly,
+// not case-insensitively) is refused by name; a value of the wrong type gets typeMsgs[field]
+// or a generic sentence naming the field.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, typeMsgs map[string]string) error {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAdminBody))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return detail(http.StatusRequestEntityTooLarge, "Request body is larger than the limit of %d bytes.", maxAdminBody)
+	} else if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		data = []byte("{}")
+	}
+	if err := decodeStrict(data, v, "", typeMsgs); err != nil {
+		if err == errNotObject {
+			return errBodyNotObject
+		}
+		return err
+	}
+	return nil
+}
+
+// errNotObject marks JSON text that is not exactly one object.
+var errNotObject = errors.New("not a JSON object")
+
+// decodeStrict decodes one JSON object into the struct v. prefix names the enclosing field
+// in messages ("credential_policy.").
+func decodeStrict(data []byte, v any, prefix string, typeMsgs map[string]string) error {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '{' {
+		return errNotObject
+	}
+	// First pass: exactly one object, with only the struct's own field names (encoding/json
+	// would otherwise accept "KEY" for "key").
+	var fields map[string]json.RawMessage
+	if err := unmarshalOne(data, &fields, false); err != nil {
+		return errNotObject
+	}
+	known := jsonFieldNames(v)
+	for name := range fields {
+		if !known[name] {
+			return invalid("Unknown field '%s%s'.", prefix, name)
+		}
+	}
+	err := unmarshalOne(data, v, true)
+	var te *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &te) && te.Field != "":
+		name, _, _ := strings.Cut(te.Field, ".")
+		if msg, ok := typeMsgs[name]; ok {
+			return invalid("%s", msg)
+		}
+		return invalid("Field '%s%s' has the wrong type.", prefix, name)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return invalid("Unknown field '%s%s'.", prefix, name)
+	}
+	return errNotObject
+}
+
+func unmarshalOne(data []byte, v any, strict bool) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errNotObject
+	}
+	return nil
+}
+
+// jsonFieldNames returns the JSON names of the fields of the struct *v.
+func jsonFieldNames(v any) map[string]bool {
+	t := reflect.TypeOf(v).Elem()
+	names := make(map[string]bool, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name == "" {
+			name = t.Field(i).Name
+		}
+		names[name] = true
+	}
+	return names
+}

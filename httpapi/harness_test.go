@@ -46,11 +46,19 @@ type upstream struct {
 	mu      sync.Mutex
 	reqs    []recorded
 	handler http.HandlerFunc
+	raw     http.HandlerFunc // when set, gets the request unrecorded (bodies too large to keep)
 }
 
 func newUpstream(t *testing.T) *upstream {
 	u := &upstream{}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		raw := u.raw
+		u.mu.Unlock()
+		if raw != nil {
+			raw(w, r)
+			return
+		}
 		body, _ := io.ReadAll(r.Body)
 		u.mu.Lock()
 		rawPath, _, _ := strings.Cut(r.RequestURI, "?")
@@ -72,6 +80,12 @@ func newUpstream(t *testing.T) *upstream {
 func (u *upstream) set(h http.HandlerFunc) {
 	u.mu.Lock()
 	u.handler = h
+	u.mu.Unlock()
+}
+
+func (u *upstream) setRaw(h http.HandlerFunc) {
+	u.mu.Lock()
+	u.raw = h
 	u.mu.Unlock()
 }
 
@@ -182,6 +196,7 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 		Upstreams:      map[string]*url.URL{"heygen": u, "elevenlabs": u, "testsvc": u},
 		MaxUploadBytes: o.maxUpload,
 	})
+	t.Cleanup(gw.Close)
 	logs := &syncBuffer{}
 	api := httpapi.New(httpapi.Config{
 		Store: store, Catalog: cat, Gateway: gw, Vault: vault,

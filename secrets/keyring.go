@@ -19,6 +19,9 @@ import (
 	"github.com/aiproxy/aiproxy"
 )
 
+// ErrUnknownKey is returned when a secret is wrapped by a master key the keyring lacks.
+var ErrUnknownKey = errors.New("secret is wrapped by a master key this server does not have")
+
 // KeySize is the size of every key, KEK and DEK: AES-256.
 const KeySize = 32
 
@@ -96,7 +99,7 @@ func (kr *Keyring) Seal(plaintext, aad []byte) (aiproxy.Sealed, error) {
 func (kr *Keyring) Open(s aiproxy.Sealed, aad []byte) ([]byte, error) {
 	kek, ok := kr.keys[s.KEKID]
 	if !ok {
-		return nil, fmt.Errorf("secret is wrapped by master key %s, which this server does not have", s.KEKID)
+		return nil, fmt.Errorf("master key %s: %w", s.KEKID, ErrUnknownKey)
 	}
 	dek, err := openWith(kek, s.WrappedDEK, wrapAAD(aad))
 	if err != nil {
@@ -118,7 +121,7 @@ func (kr *Keyring) Open(s aiproxy.Sealed, aad []byte) ([]byte, error) {
 func (kr *Keyring) Rewrap(s aiproxy.Sealed, aad []byte) (aiproxy.Sealed, error) {
 	kek, ok := kr.keys[s.KEKID]
 	if !ok {
-		return s, fmt.Errorf("secret is wrapped by master key %s, which this server does not have", s.KEKID)
+		return s, fmt.Errorf("master key %s: %w", s.KEKID, ErrUnknownKey)
 	}
 	dek, err := openWith(kek, s.WrappedDEK, wrapAAD(aad))
 	if err != nil {

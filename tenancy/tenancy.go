@@ -227,11 +227,13 @@ func (m *Manager) EffectivePolicy(ctx context.Context, service string, orgID int
 }
 
 // SettingsChange is a partial update of one settings row. A nil field is left alone;
-// ClearPolicy removes the policy override.
+// ClearPolicy removes the policy override, ClearEnabled the is_enabled one (the level below
+// applies again).
 type SettingsChange struct {
-	Enabled     *bool
-	Policy      *aiproxy.Policy
-	ClearPolicy bool
+	Enabled      *bool
+	Policy       *aiproxy.Policy
+	ClearPolicy  bool
+	ClearEnabled bool
 }
 
 // UpdateSettings applies ch to the settings of (service, org).
@@ -250,6 +252,9 @@ func (m *Manager) UpdateSettings(ctx context.Context, actor, service string, org
 	}
 	before := SettingsView(cur)
 	next := *cur
+	if ch.ClearEnabled {
+		next.Enabled = nil
+	}
 	if ch.Enabled != nil {
 		next.Enabled = ch.Enabled
 	}

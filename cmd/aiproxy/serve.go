@@ -14,10 +14,13 @@ import (
 	"time"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/cache"
 	"github.com/aiproxy/aiproxy/catalog"
 	"github.com/aiproxy/aiproxy/credentials"
 	"github.com/aiproxy/aiproxy/gateway"
 	"github.com/aiproxy/aiproxy/httpapi"
+	"github.com/aiproxy/aiproxy/postgres"
+	"github.com/aiproxy/aiproxy/secrets"
 )
 
 // serverOptions is everything `serve` (and the demo) configure.
@@ -81,17 +84,46 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 
 // app is a wired gateway: store, catalog, keyring, HTTP handler.
 type app struct {
-	store   aiproxy.Store
+	store   *cache.Store
 	catalog *catalog.Catalog
 	vault   *credentials.Vault
 	api     *httpapi.Server
 	handler http.Handler
 	prefix  string
+	gateway *gateway.Gateway
+	// stopWatch stops the change listener of the cache.
+	stopWatch func()
 }
 
 func (a *app) Close() {
 	a.api.Close()
+	a.stopWatch()
 	a.store.Close()
+	a.gateway.Close()
+}
+
+// cachePoll is how often a replica checks the store for changes made by others; with
+// PostgreSQL, LISTEN/NOTIFY tells it at once and the poll is only a safety net.
+const cachePoll = 250 * time.Millisecond
+
+// cacheStore puts the in-memory cache in front of db and starts watching for changes that
+// other replicas make: PostgreSQL pushes them (LISTEN/NOTIFY), SQLite is polled.
+func cacheStore(db aiproxy.Store, logger *slog.Logger) (*cache.Store, func()) {
+	pg, ok := db.(*postgres.Store)
+	if !ok {
+		c := cache.New(db, cachePoll, logger)
+		return c, func() {}
+	}
+	c := cache.New(db, 4*cachePoll, logger)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := pg.Listen(ctx, c.Invalidate); err != nil {
+			logger.Warn("listening for changes failed; relying on polling", slog.String("error", err.Error()))
+		}
+	}()
+	return c, func() { cancel(); <-done }
 }
 
 func newApp(ctx context.Context, o serverOptions, logger *slog.Logger) (*app, error) {
@@ -112,11 +144,19 @@ func newApp(ctx context.Context, o serverOptions, logger *slog.Logger) (*app, er
 	if err != nil {
 		return nil, err
 	}
-	store, err := openStore(ctx, o.db)
+	db, err := openStore(ctx, o.db)
 	if err != nil {
 		return nil, err
 	}
-	vault := &credentials.Vault{Store: store, Keyring: kr}
+	store, stopWatch := cacheStore(db, logger)
+	vault := &credentials.Vault{Store: store, Keyring: kr, Reload: func() (*secrets.Keyring, error) {
+		ks, err := loadMasterKeys(o.db, o.keyFile)
+		if err != nil {
+			return nil, err
+		}
+		logger.Info("master keys reloaded", slog.String("from", ks.where), slog.Int("keys", len(ks.keys)))
+		return ks.keyring()
+	}}
 	gw := gateway.New(gateway.Config{Upstreams: upstreams, MaxUploadBytes: o.maxBody, UserAgent: "aiproxy/" + version})
 	var cors []string
 	for _, c := range strings.Split(o.corsOrigins, ",") {
@@ -137,7 +177,7 @@ func newApp(ctx context.Context, o serverOptions, logger *slog.Logger) (*app, er
 	for svc, u := range upstreams {
 		logger.Info("upstream override", slog.String("service", svc), slog.String("url", u.String()))
 	}
-	return &app{store: store, catalog: cat, vault: vault, api: api, handler: api, prefix: o.prefix}, nil
+	return &app{store: store, catalog: cat, vault: vault, api: api, handler: api, prefix: o.prefix, gateway: gw, stopWatch: stopWatch}, nil
 }
 
 const version = "0.1.0"

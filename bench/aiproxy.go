@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// aiproxyInstall is a built aiproxy binary with a prepared database: org "bench", one
+// admin key, the ElevenLabs and HeyGen credentials.
+type aiproxyInstall struct {
+	bin, db, apiKey string
+	env             []string // AIPROXY_MASTER_KEY, for every command
+	pprof           bool     // serve has --pprof-addr
+}
+
+const benchOrg = "bench"
+
+// installAiproxy builds ./cmd/aiproxy as shipped and prepares its database in dir.
+func installAiproxy(ctx context.Context, dir, elevenKey, heygenKey string) (*aiproxyInstall, error) {
+	a := &aiproxyInstall{bin: filepath.Join(dir, "aiproxy"), db: filepath.Join(dir, "aiproxy.db")}
+	build := exec.CommandContext(ctx, "go", "build", "-o", a.bin, "./cmd/aiproxy")
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build ./cmd/aiproxy: %w: %s", err, out)
+	}
+	mk := make([]byte, 32)
+	if _, err := rand.Read(mk); err != nil {
+		return nil, err
+	}
+	a.env = []string{"AIPROXY_MASTER_KEY=" + hex.EncodeToString(mk)}
+	if _, err := a.admin(ctx, "", "org", "create", benchOrg); err != nil {
+		return nil, err
+	}
+	key, err := a.admin(ctx, "", "key", "create", "--org", benchOrg, "--name", "bench")
+	if err != nil {
+		return nil, err
+	}
+	a.apiKey = strings.TrimSpace(key)
+	if a.apiKey == "" || strings.ContainsAny(a.apiKey, " \n") {
+		return nil, fmt.Errorf("key create printed %q, want one key", key)
+	}
+	// --key - reads stdin, so the credential is not in the process list.
+	if _, err := a.admin(ctx, elevenKey+"\n", "credential", "set", "elevenlabs", "--org", benchOrg, "--key", "-"); err != nil {
+		return nil, err
+	}
+	if _, err := a.admin(ctx, heygenKey+"\n", "credential", "set", "heygen", "--org", benchOrg, "--key", "-"); err != nil {
+		return nil, err
+	}
+	help, _ := exec.CommandContext(ctx, a.bin, "serve", "--help").CombinedOutput()
+	a.pprof = bytes.Contains(help, []byte("pprof-addr"))
+	return a, nil
+}
+
+func (a *aiproxyInstall) admin(ctx context.Context, stdin string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, a.bin, append(args, "--db", a.db)...)
+	cmd.Env = append(os.Environ(), a.env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("aiproxy %s %s: %w: %s", args[0], args[1], err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// serve starts `aiproxy serve` on addr, request log (info, text) to logPath.
+func (a *aiproxyInstall) serve(addr, upstreamURL, pprofAddr, logPath string) (*child, error) {
+	args := []string{"serve", "--addr", addr, "--db", a.db,
+		"--upstream", "elevenlabs=" + upstreamURL, "--upstream", "heygen=" + upstreamURL,
+		"--log-level", "info"}
+	if a.pprof && pprofAddr != "" {
+		args = append(args, "--pprof-addr", pprofAddr)
+	}
+	return startChild("aiproxy", logPath, a.env, a.bin, args...)
+}

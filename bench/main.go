@@ -1,0 +1,42 @@
+// Command bench measures what aiproxy costs in front of an upstream, next to the cheapest
+// possible proxy (a bare httputil.ReverseProxy, "the floor") and nginx, all on one machine
+// in one run. Every server runs in its own process: the canned upstream and the floor are
+// this binary re-executed with a subcommand, nginx and aiproxy are their own binaries.
+//
+//	go run ./bench            # full run, a few minutes; writes bench/results and docs/benchmarks.md
+//	go run ./bench --quick    # under a minute, for CI
+//
+// See docs/benchmarks.md for the method and its caveats.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "upstream":
+			return cmdUpstream(ctx, args[1:])
+		case "floor":
+			return cmdFloor(ctx, args[1:])
+		}
+	}
+	return cmdBench(ctx, args)
+}
