@@ -31,6 +31,7 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) error {
 	if ep == nil || !ep.Enabled {
 		return errEndpointNotFound(action, slug)
 	}
+	li.known = true
 	if !scopeAllows(principalFrom(r.Context()), slug, action) {
 		return errForbidden
 	}

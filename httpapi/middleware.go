@@ -50,6 +50,7 @@ func validRequestID(id string) bool {
 // logInfo collects what the request log line reports; handlers fill it in.
 type logInfo struct {
 	org, service, action, keyPrefix string
+	known                           bool // service and action name a catalog entry
 	status, upstreamStatus          int
 	bytes                           int64
 	err                             error
@@ -101,6 +102,10 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 		ctx = context.WithValue(ctx, ctxLogInfo, li)
 		w.Header().Set(RequestIDHeader, id)
 		sw := &statusWriter{ResponseWriter: w}
+		var done func()
+		if s.metrics != nil {
+			done = s.metrics.Start()
+		}
 		defer func() {
 			rec := recover()
 			status := sw.status
@@ -138,6 +143,14 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 				attrs = append(attrs, slog.String("error", li.err.Error()))
 			}
 			s.logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+			if s.metrics != nil {
+				done()
+				svc, act := "", ""
+				if li.known { // only catalog names: a URL must not mint label values
+					svc, act = li.service, li.action
+				}
+				s.metrics.Observe(svc, act, status, li.upstreamStatus, time.Since(start), sw.bytes)
+			}
 			if rec == http.ErrAbortHandler {
 				panic(rec)
 			}

@@ -32,6 +32,17 @@ type Config struct {
 	Now         func() time.Time
 	// Extra routes (metrics, health) mounted outside the prefix.
 	Extra map[string]http.Handler
+	// Metrics, when set, records every request.
+	Metrics Metrics
+}
+
+// Metrics records requests (implemented by package prom).
+type Metrics interface {
+	// Start counts a request in flight; the returned func ends it.
+	Start() func()
+	// Observe records a finished request. service and action are empty unless the
+	// request named a catalog action; upstreamStatus is 0 without an upstream answer.
+	Observe(service, action string, status, upstreamStatus int, d time.Duration, bytes int64)
 }
 
 // Server serves the API.
@@ -47,6 +58,7 @@ type Server struct {
 	mux     *http.ServeMux
 	handler http.Handler
 	touches *touchBatcher
+	metrics Metrics
 	tenancy *tenancy.Manager // audited changes, for the admin API
 }
 
@@ -55,7 +67,7 @@ func New(cfg Config) *Server {
 	s := &Server{
 		store: cfg.Store, catalog: cfg.Catalog, gateway: cfg.Gateway, vault: cfg.Vault,
 		logger: cfg.Logger, prefix: strings.TrimSuffix(cfg.Prefix, "/"), cors: cfg.CORSOrigins,
-		now: cfg.Now, mux: http.NewServeMux(),
+		now: cfg.Now, mux: http.NewServeMux(), metrics: cfg.Metrics,
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()

@@ -159,6 +159,13 @@ func newE2E(t *testing.T, speed float64) *e2eEnv {
 	return e
 }
 
+// with returns the environment for a subtest: failures go to t.
+func (e *e2eEnv) with(t *testing.T) *e2eEnv {
+	c := *e
+	c.t = t
+	return &c
+}
+
 // addOrg creates an org with tenant credentials for both services and returns its admin key.
 func (e *e2eEnv) addOrg(slug, heygenKey, elevenKey string) string {
 	e.t.Helper()

@@ -155,8 +155,7 @@ func TestE2EHeyGenLegacyActions(t *testing.T) {
 	t.Cleanup(hook.Close)
 
 	t.Run("videos: list and delete", func(t *testing.T) {
-		e := *e
-		e.t = t
+		e := e.with(t)
 		res := e.call("heygen", "generate-video", map[string]any{
 			"body": seedGenerateBody("Abigail_expressive_2024112501", "f38a635bee7a4d1f9b0a654a31d050d2", "A video to list and delete."),
 		})
@@ -173,8 +172,7 @@ func TestE2EHeyGenLegacyActions(t *testing.T) {
 	})
 
 	t.Run("translation", func(t *testing.T) {
-		e := *e
-		e.t = t
+		e := e.with(t)
 		langs := jlist(t, e.call("heygen", "v3-list-translation-languages", nil), "data", "languages")
 		res := e.call("heygen", "translate-video", map[string]any{"body": map[string]any{
 			"video_url": "https://example.com/source.mp4", "output_language": langs[0], "title": "e2e translation",
@@ -196,8 +194,7 @@ func TestE2EHeyGenLegacyActions(t *testing.T) {
 	})
 
 	t.Run("assets: binary upload as JSON files and as a multipart part; photo avatar", func(t *testing.T) {
-		e := *e
-		e.t = t
+		e := e.with(t)
 		// 1. The JSON envelope's files key (clients that cannot send multipart).
 		res := e.call("heygen", "upload-asset", map[string]any{"files": map[string]any{
 			"file": map[string]any{"filename": "face.png", "content_type": "image/png", "data": base64.StdEncoding.EncodeToString(tinyPNG)},
@@ -253,8 +250,7 @@ func TestE2EHeyGenLegacyActions(t *testing.T) {
 	})
 
 	t.Run("quota", func(t *testing.T) {
-		e := *e
-		e.t = t
+		e := e.with(t)
 		res := e.call("heygen", "get-remaining-quota", nil)
 		if q, ok := jget(res, "data", "remaining_quota").(float64); !ok || q <= 0 {
 			t.Errorf("remaining_quota = %v", jget(res, "data", "remaining_quota"))
@@ -262,8 +258,7 @@ func TestE2EHeyGenLegacyActions(t *testing.T) {
 	})
 
 	t.Run("webhooks", func(t *testing.T) {
-		e := *e
-		e.t = t
+		e := e.with(t)
 		res := e.call("heygen", "add-webhook", map[string]any{"body": map[string]any{
 			"url": hook.URL + "/legacy", "events": []string{"avatar_video.success"},
 		}})

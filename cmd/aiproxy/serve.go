@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/aiproxy/aiproxy/gateway"
 	"github.com/aiproxy/aiproxy/httpapi"
 	"github.com/aiproxy/aiproxy/postgres"
+	"github.com/aiproxy/aiproxy/prom"
 	"github.com/aiproxy/aiproxy/secrets"
 )
 
@@ -35,6 +37,8 @@ type serverOptions struct {
 	prefix      string
 	corsOrigins string
 	maxBody     int64
+	metricsAddr string
+	pprofAddr   string
 }
 
 func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -51,6 +55,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&o.prefix, "prefix", envOr("AIPROXY_PREFIX", httpapi.DefaultPrefix), "URL prefix of the API")
 	fs.StringVar(&o.corsOrigins, "cors-origins", envOr("AIPROXY_CORS_ORIGINS", ""), "comma-separated browser origins allowed for every org")
 	fs.Int64Var(&o.maxBody, "max-body-bytes", 0, "largest request body accepted (default 5 GiB; JSON envelopes 64 MiB)")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", envOr("AIPROXY_METRICS_ADDR", ""), "serve /metrics on this address instead of the main one")
+	fs.StringVar(&o.pprofAddr, "pprof-addr", envOr("AIPROXY_PPROF_ADDR", ""), "serve net/http/pprof on this address (off by default)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -78,6 +84,16 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer app.Close()
+	if o.metricsAddr != "" {
+		if err := sideListener(ctx, o.metricsAddr, "metrics", http.Handler(app.metrics.Handler()), logger); err != nil {
+			return err
+		}
+	}
+	if o.pprofAddr != "" {
+		if err := sideListener(ctx, o.pprofAddr, "pprof", pprofMux(), logger); err != nil {
+			return err
+		}
+	}
 	logger.Info("aiproxy listening", slog.String("addr", "http://"+ln.Addr().String()+app.prefix))
 	return serveHTTP(ctx, ln, app.handler, logger)
 }
@@ -93,6 +109,7 @@ type app struct {
 	gateway *gateway.Gateway
 	// stopWatch stops the change listener of the cache.
 	stopWatch func()
+	metrics   *prom.Metrics
 }
 
 func (a *app) Close() {
@@ -164,20 +181,24 @@ func newApp(ctx context.Context, o serverOptions, logger *slog.Logger) (*app, er
 			cors = append(cors, c)
 		}
 	}
+	metrics := prom.New()
+	extra := map[string]http.Handler{
+		"GET /healthz": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"status": "ok"}`))
+		}),
+	}
+	if o.metricsAddr == "" {
+		extra["GET /metrics"] = metrics.Handler()
+	}
 	api := httpapi.New(httpapi.Config{
 		Store: store, Catalog: cat, Gateway: gw, Vault: vault, Logger: logger,
-		Prefix: o.prefix, CORSOrigins: cors,
-		Extra: map[string]http.Handler{
-			"GET /healthz": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", "application/json")
-				_, _ = w.Write([]byte(`{"status": "ok"}`))
-			}),
-		},
+		Prefix: o.prefix, CORSOrigins: cors, Metrics: metrics, Extra: extra,
 	})
 	for svc, u := range upstreams {
 		logger.Info("upstream override", slog.String("service", svc), slog.String("url", u.String()))
 	}
-	return &app{store: store, catalog: cat, vault: vault, api: api, handler: api, prefix: o.prefix, gateway: gw, stopWatch: stopWatch}, nil
+	return &app{store: store, catalog: cat, vault: vault, api: api, handler: api, prefix: o.prefix, gateway: gw, stopWatch: stopWatch, metrics: metrics}, nil
 }
 
 const version = "0.1.0"
@@ -247,4 +268,26 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, logger *slo
 		return err
 	}
 	return nil
+}
+
+// sideListener serves h on addr until ctx ends (metrics, pprof).
+func sideListener(ctx context.Context, addr, what string, h http.Handler, logger *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s listener: %w", what, err)
+	}
+	logger.Info(what+" listening", slog.String("addr", "http://"+ln.Addr().String()))
+	go func() { _ = serveHTTP(ctx, ln, h, logger) }()
+	return nil
+}
+
+// pprofMux serves the runtime profiles; only ever on a listener of its own, opt-in.
+func pprofMux() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
