@@ -1,9 +1,6 @@
 package aiproxy
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
 // Application error codes. The HTTP layer maps them to statuses in exactly one place.
 const (
@@ -33,20 +30,41 @@ func Errorf(code, format string, args ...any) *Error {
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL for any other
 // error, and "" for nil.
 func ErrorCode(err error) string {
-	var e *Error
-	switch {
-	case err == nil:
+	if err == nil {
 		return ""
-	case errors.As(err, &e):
+	}
+	if e := asError(err); e != nil {
 		return e.Code
 	}
 	return EINTERNAL
 }
 
+// asError finds the first *Error in err's chain without the allocation errors.As makes
+// (ErrorCode runs on the hot path, for every not-found lookup).
+func asError(err error) *Error {
+	for err != nil {
+		switch x := err.(type) {
+		case *Error:
+			return x
+		case interface{ Unwrap() error }:
+			err = x.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range x.Unwrap() {
+				if found := asError(e); found != nil {
+					return found
+				}
+			}
+			return nil
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
 // ErrorMessage returns the message of the first *Error in err's chain, or a generic text.
 func ErrorMessage(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
+	if e := asError(err); e != nil {
 		return e.Message
 	}
 	return "Internal error."

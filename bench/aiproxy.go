@@ -22,10 +22,22 @@ type aiproxyInstall struct {
 
 const benchOrg = "bench"
 
-// installAiproxy builds ./cmd/aiproxy as shipped and prepares its database in dir.
-func installAiproxy(ctx context.Context, dir, elevenKey, heygenKey string) (*aiproxyInstall, error) {
+// installAiproxy builds ./cmd/aiproxy as shipped (from the working tree, or from git
+// revision rev when it is set) and prepares its database in dir.
+func installAiproxy(ctx context.Context, dir, rev, elevenKey, heygenKey string) (*aiproxyInstall, error) {
 	a := &aiproxyInstall{bin: filepath.Join(dir, "aiproxy"), db: filepath.Join(dir, "aiproxy.db")}
 	build := exec.CommandContext(ctx, "go", "build", "-o", a.bin, "./cmd/aiproxy")
+	if rev != "" {
+		src := filepath.Join(dir, "src")
+		if err := os.MkdirAll(src, 0o755); err != nil {
+			return nil, err
+		}
+		export := exec.CommandContext(ctx, "sh", "-c", `git archive --format=tar "$1" | tar -x -C "$2"`, "sh", rev, src)
+		if out, err := export.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("git archive %s: %w: %s", rev, err, out)
+		}
+		build.Dir = src
+	}
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build ./cmd/aiproxy: %w: %s", err, out)
 	}
@@ -52,8 +64,10 @@ func installAiproxy(ctx context.Context, dir, elevenKey, heygenKey string) (*aip
 	if _, err := a.admin(ctx, heygenKey+"\n", "credential", "set", "heygen", "--org", benchOrg, "--key", "-"); err != nil {
 		return nil, err
 	}
-	help, _ := exec.CommandContext(ctx, a.bin, "serve", "--help").CombinedOutput()
-	a.pprof = bytes.Contains(help, []byte("pprof-addr"))
+	// Does serve take --pprof-addr? Ask with a bad --log-level, which serve refuses before
+	// it listens: an unknown flag is refused first, with "not defined".
+	probe, _ := exec.CommandContext(ctx, a.bin, "serve", "--pprof-addr", "127.0.0.1:1", "--log-level", "probe").CombinedOutput()
+	a.pprof = !bytes.Contains(probe, []byte("not defined")) && bytes.Contains(probe, []byte("log-level"))
 	return a, nil
 }
 

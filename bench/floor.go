@@ -42,7 +42,14 @@ func cmdFloor(ctx context.Context, args []string) error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {})
-	mux.Handle("/", proxy)
+	// Full duplex: the transport reads the inbound body once more after the upstream has
+	// answered (to check it was not longer than declared); without this, net/http's HTTP/1
+	// server has closed that body by then and the transport tears down the upstream
+	// connection mid-answer (golang/go#40747).
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).EnableFullDuplex()
+		proxy.ServeHTTP(w, r)
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()

@@ -141,7 +141,7 @@ func (t *target) attack(ctx context.Context, a action, s scenario) []sample {
 		opts = append(opts, vegeta.Workers(32), vegeta.MaxWorkers(2000))
 	}
 	atk := vegeta.NewAttacker(opts...)
-	stop := context.AfterFunc(ctx, atk.Stop)
+	stop := context.AfterFunc(ctx, func() { atk.Stop() })
 	defer stop()
 	var out []sample
 	for r := range atk.Attack(vegeta.NewStaticTargeter(t.request(a)), pacer, s.Duration, t.Name) {

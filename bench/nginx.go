@@ -27,7 +27,8 @@ func ensureNginx(ctx context.Context, install bool, logf func(string, ...any)) (
 	}
 	logf("installing nginx-light with apt-get (once)")
 	for _, args := range [][]string{{"update"}, {"install", "-y", "--no-install-recommends", "nginx-light"}} {
-		cmd := exec.CommandContext(ctx, "apt-get", args...)
+		// Wait for the dpkg lock rather than fail when another install is running.
+		cmd := exec.CommandContext(ctx, "apt-get", append([]string{"-o", "DPkg::Lock::Timeout=300"}, args...)...)
 		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return "", fmt.Sprintf("apt-get %s failed: %v: %s", args[0], err, lastLine(string(out)))

@@ -17,10 +17,10 @@ import (
 // It checks the provider key, so a proxy that forgot to inject it fails loudly (401).
 
 const (
-	voicesPath    = "/v1/voices"                      // elevenlabs list-voices, response_mode json
-	ttsPathPrefix = "/v1/text-to-speech/"             // elevenlabs tts, response_mode passthrough
-	benchVoiceID  = "21m00Tcm4TlvDq8Ikwmg"            // any voice id: the upstream ignores it
-	assetPath     = "/v1/asset"                       // heygen upload-asset, request_mode binary
+	voicesPath    = "/v1/voices"           // elevenlabs list-voices, response_mode json
+	ttsPathPrefix = "/v1/text-to-speech/"  // elevenlabs tts, response_mode passthrough
+	benchVoiceID  = "21m00Tcm4TlvDq8Ikwmg" // any voice id: the upstream ignores it
+	assetPath     = "/v1/asset"            // heygen upload-asset, request_mode binary
 	ttsBody       = `{"text":"Hello from the bench.","model_id":"eleven_multilingual_v2"}`
 	audioBytes    = 1 << 20 // the passthrough body
 	streamChunks  = 100     // chunks in one tts-stream answer

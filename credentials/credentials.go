@@ -38,7 +38,23 @@ type Vault struct {
 
 	mu         sync.RWMutex
 	lastReload time.Time
+
+	// opened remembers decrypted keys by the sealed value they came from, so the hot path
+	// does not unwrap and decrypt on every request. A new value (set, rotation) is a new
+	// entry; the map is dropped whole when it grows past maxOpened.
+	openMu sync.RWMutex
+	opened map[openedKey]string
 }
+
+type openedKey struct {
+	service string
+	source  aiproxy.Source
+	orgID   int64
+	kekID   string
+	fp      string // the plaintext's fingerprint: a replaced value is a new entry
+}
+
+const maxOpened = 10000
 
 // keyring returns the current keyring.
 func (v *Vault) keyring() *secrets.Keyring {
@@ -99,6 +115,27 @@ func (v *Vault) Set(ctx context.Context, service string, source aiproxy.Source, 
 
 // Open decrypts a stored credential.
 func (v *Vault) Open(c *aiproxy.Credential) (string, error) {
+	k := openedKey{c.Service, c.Source, c.OrgID, c.Sealed.KEKID, c.Fingerprint}
+	v.openMu.RLock()
+	key, ok := v.opened[k]
+	v.openMu.RUnlock()
+	if ok {
+		return key, nil
+	}
+	key, err := v.open(c)
+	if err != nil {
+		return "", err
+	}
+	v.openMu.Lock()
+	if v.opened == nil || len(v.opened) >= maxOpened {
+		v.opened = map[openedKey]string{}
+	}
+	v.opened[k] = key
+	v.openMu.Unlock()
+	return key, nil
+}
+
+func (v *Vault) open(c *aiproxy.Credential) (string, error) {
 	aad := secrets.AAD(c.OrgID, c.Service, c.Source)
 	pt, err := v.keyring().Open(c.Sealed, aad)
 	if errors.Is(err, secrets.ErrUnknownKey) && v.reloadFor(c.Sealed.KEKID) {
@@ -156,18 +193,29 @@ func Order(p aiproxy.Policy) ([]aiproxy.Source, error) {
 			first = aiproxy.SourcePlatform
 		}
 	}
-	order := []aiproxy.Source{first}
-	if p.FallbackToPlatformKey {
-		other := aiproxy.SourcePlatform
-		if first == aiproxy.SourcePlatform {
-			other = aiproxy.SourceTenant
-		}
-		if allowed(other) {
-			order = append(order, other)
-		}
+	other := aiproxy.SourcePlatform
+	if first == aiproxy.SourcePlatform {
+		other = aiproxy.SourceTenant
 	}
-	return order, nil
+	both := p.FallbackToPlatformKey && allowed(other)
+	switch {
+	case first == aiproxy.SourceTenant && both:
+		return tenantThenPlatform, nil
+	case first == aiproxy.SourceTenant:
+		return tenantOnly, nil
+	case both:
+		return platformThenTenant, nil
+	}
+	return platformOnly, nil
 }
+
+// The four possible orders, shared (callers only read them).
+var (
+	tenantOnly         = []aiproxy.Source{aiproxy.SourceTenant}
+	platformOnly       = []aiproxy.Source{aiproxy.SourcePlatform}
+	tenantThenPlatform = []aiproxy.Source{aiproxy.SourceTenant, aiproxy.SourcePlatform}
+	platformThenTenant = []aiproxy.Source{aiproxy.SourcePlatform, aiproxy.SourceTenant}
+)
 
 func (v *Vault) now() time.Time {
 	if v.Now != nil {

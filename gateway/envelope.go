@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -59,8 +58,11 @@ func invalid(format string, args ...any) error {
 // whose other parts are files. A multipart envelope is read only up to its first file part,
 // so that uploads stream; its text parts must come before its files.
 func ReadEnvelope(r *http.Request, maxJSON int64) (*Envelope, error) {
-	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if mt == "multipart/form-data" {
+	if ct := r.Header.Get("Content-Type"); len(ct) >= 9 && strings.EqualFold(ct[:9], "multipart") {
+		mt, params, _ := mime.ParseMediaType(ct)
+		if mt != "multipart/form-data" {
+			return nil, invalid("Request body must be JSON or multipart/form-data, not %s.", mt)
+		}
 		if params["boundary"] == "" {
 			return nil, invalid("Multipart request body has no boundary.")
 		}
@@ -79,8 +81,8 @@ func ReadEnvelope(r *http.Request, maxJSON int64) (*Envelope, error) {
 // ParseJSONEnvelope parses a JSON envelope.
 func ParseJSONEnvelope(data []byte) (*Envelope, error) {
 	env := &Envelope{}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return env, nil
+	if trimmed := bytes.TrimSpace(data); len(trimmed) == 0 || string(trimmed) == "{}" {
+		return env, nil // the list actions' usual envelope
 	}
 	var top map[string]json.RawMessage
 	if err := strictUnmarshal(data, &top); err != nil || top == nil {
@@ -131,17 +133,8 @@ func (env *Envelope) set(key string, raw json.RawMessage) error {
 
 func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
 
-func strictUnmarshal(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("trailing data after JSON value")
-	}
-	return nil
-}
+// strictUnmarshal decodes one JSON value; json.Unmarshal already refuses trailing data.
+func strictUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
 func parseObject(raw json.RawMessage, field string) (map[string]json.RawMessage, error) {
 	var m map[string]json.RawMessage
@@ -151,19 +144,32 @@ func parseObject(raw json.RawMessage, field string) (map[string]json.RawMessage,
 	return m, nil
 }
 
-// scalarText turns a JSON string, number or boolean into its query/form text.
+// scalarText turns a JSON string, number or boolean into its query/form text: a number
+// as written (1.50 stays 1.50), a boolean as true/false.
 func scalarText(raw json.RawMessage) (string, bool) {
-	var v any
-	if strictUnmarshal(raw, &v) != nil {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
 		return "", false
 	}
-	switch t := v.(type) {
-	case string:
-		return t, true
-	case json.Number:
-		return t.String(), true
-	case bool:
-		return strconv.FormatBool(t), true
+	switch c := raw[0]; {
+	case c == '"':
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return "", false
+		}
+		return s, true
+	case c == 't' || c == 'f':
+		var b bool
+		if json.Unmarshal(raw, &b) != nil {
+			return "", false
+		}
+		return strconv.FormatBool(b), true
+	case c == '-' || c >= '0' && c <= '9':
+		var n json.Number
+		if json.Unmarshal(raw, &n) != nil {
+			return "", false
+		}
+		return n.String(), true
 	}
 	return "", false
 }

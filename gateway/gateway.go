@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aiproxy/aiproxy/catalog"
@@ -26,12 +27,13 @@ const (
 
 // Gateway performs invokes. Its zero value is not usable: use New.
 type Gateway struct {
-	client           *http.Client
+	transport        http.RoundTripper
 	upstreams        map[string]*url.URL
 	maxEnvelopeBytes int64
 	maxUploadBytes   int64
 	maxJSONResponse  int64
 	userAgent        string
+	bases            sync.Map // catalog base URL → *url.URL
 }
 
 // Config configures a Gateway.
@@ -63,11 +65,10 @@ func New(cfg Config) *Gateway {
 	if rt == nil {
 		rt = NewTransport()
 	}
-	g.client = &http.Client{
-		Transport: rt,
-		// Never follow a redirect: the provider key would go wherever the upstream points.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	// The transport is used directly, not through an http.Client: a gateway never follows
+	// a redirect (the provider key would go wherever the upstream points), so the client's
+	// redirect machinery — and the header copies it makes on every call — has nothing to do.
+	g.transport = rt
 	return g
 }
 
@@ -136,14 +137,14 @@ func (g *Gateway) Invoke(w http.ResponseWriter, r *http.Request, c Call) (Result
 // upstreamURL builds the URL of the upstream call: the endpoint's real base, or the
 // deployment's override for the service, then the rendered path and the query.
 func (g *Gateway) upstreamURL(c Call, escapedPath string, q url.Values) (*url.URL, error) {
-	base := c.Service.BaseURLFor(c.Endpoint)
-	u, err := url.Parse(base)
-	if err != nil {
-		return nil, err
+	base := g.upstreams[c.Service.Slug]
+	if base == nil {
+		var err error
+		if base, err = g.parsedBase(c.Service.BaseURLFor(c.Endpoint)); err != nil {
+			return nil, err
+		}
 	}
-	if o := g.upstreams[c.Service.Slug]; o != nil {
-		u = &url.URL{Scheme: o.Scheme, Host: o.Host, Path: o.Path, RawPath: o.RawPath}
-	}
+	u := &url.URL{Scheme: base.Scheme, Host: base.Host, Path: base.Path, RawPath: base.RawPath}
 	basePath := strings.TrimSuffix(u.EscapedPath(), "/")
 	raw := basePath + escapedPath
 	path, err := url.PathUnescape(raw)
@@ -154,6 +155,19 @@ func (g *Gateway) upstreamURL(c Call, escapedPath string, q url.Values) (*url.UR
 	if len(q) > 0 {
 		u.RawQuery = q.Encode()
 	}
+	return u, nil
+}
+
+// parsedBase returns the parsed form of a catalog base URL, parsing each one once.
+func (g *Gateway) parsedBase(raw string) (*url.URL, error) {
+	if u, ok := g.bases.Load(raw); ok {
+		return u.(*url.URL), nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	g.bases.Store(raw, u)
 	return u, nil
 }
 
@@ -175,4 +189,8 @@ func drain(rc io.ReadCloser) {
 }
 
 // Close releases idle upstream connections.
-func (g *Gateway) Close() { g.client.CloseIdleConnections() }
+func (g *Gateway) Close() {
+	if t, ok := g.transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
+}

@@ -22,6 +22,10 @@ type upstreamCall struct {
 	cancel   context.CancelCauseFunc
 	bodyErr  *firstError // set by a streaming body producer that had to give up
 	secret   string
+
+	bodyErrState  firstError
+	watchdogState watchdog
+	scrub         scrubber
 }
 
 // prepare validates the envelope against the endpoint, resolves the credential and builds
@@ -57,8 +61,11 @@ func (g *Gateway) prepare(ctx context.Context, c Call, env *Envelope) (*upstream
 
 	timeout := c.Service.TimeoutFor(ep)
 	ctx, cancel := context.WithCancelCause(ctx)
-	call := &upstreamCall{cancel: cancel, bodyErr: &firstError{}, secret: secret}
-	call.watchdog = newWatchdog(timeout, func() { cancel(errTimedOut) })
+	// One allocation holds the call and the state its helpers share.
+	call := &upstreamCall{cancel: cancel, secret: secret, scrub: makeScrubber(secret)}
+	call.bodyErr = &call.bodyErrState
+	call.watchdog = &call.watchdogState
+	call.watchdog.start(timeout, func() { cancel(errTimedOut) })
 
 	var body io.Reader
 	header := FilterRequestHeaders(env.Headers, c.Service.AuthHeader)
@@ -84,12 +91,14 @@ func (g *Gateway) prepare(ctx context.Context, c Call, env *Envelope) (*upstream
 	if body != nil {
 		body = &progressReader{r: body, wd: call.watchdog}
 	}
-	req, err := http.NewRequestWithContext(ctx, ep.HTTPMethod, u.String(), body)
+	// The URL is built already: hand it over rather than print and re-parse it.
+	req, err := http.NewRequestWithContext(ctx, ep.HTTPMethod, "", body)
 	if err != nil {
 		cancel(err)
 		call.watchdog.stop()
 		return nil, err
 	}
+	req.URL, req.Host = u, u.Host
 	if br, ok := body.(*progressReader); ok {
 		if r, ok := br.r.(*bytes.Reader); ok {
 			req.ContentLength = int64(r.Len())
@@ -324,10 +333,11 @@ type watchdog struct {
 	last    time.Time
 }
 
-func newWatchdog(timeout time.Duration, fire func()) *watchdog {
-	wd := &watchdog{timeout: timeout, last: time.Now()}
+// start arms the watchdog.
+func (wd *watchdog) start(timeout time.Duration, fire func()) {
+	wd.timeout, wd.last = timeout, time.Now()
 	if timeout <= 0 {
-		return wd
+		return
 	}
 	wd.timer = time.AfterFunc(timeout, func() {
 		// Reset lazily: kicks only record the time, and the timer re-arms itself here
@@ -342,7 +352,6 @@ func newWatchdog(timeout time.Duration, fire func()) *watchdog {
 		wd.mu.Unlock()
 		fire()
 	})
-	return wd
 }
 
 func (wd *watchdog) kick() {

@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/aiproxy/aiproxy/catalog"
@@ -31,7 +31,7 @@ func (g *Gateway) roundTrip(w http.ResponseWriter, r *http.Request, c Call, up *
 	defer resp.Body.Close()
 	up.watchdog.kick()
 	res := Result{UpstreamStatus: resp.StatusCode}
-	scrub := newScrubber(up.secret)
+	scrub := &up.scrub
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return res, g.upstreamStatusError(r, up, resp, scrub)
@@ -45,11 +45,11 @@ func (g *Gateway) roundTrip(w http.ResponseWriter, r *http.Request, c Call, up *
 // do sends the request. An idempotent call without a body (GET, HEAD) that fails to
 // connect is tried once more; billable calls (POST) never are.
 func (g *Gateway) do(up *upstreamCall) (*http.Response, error) {
-	resp, err := g.client.Do(up.req)
+	resp, err := g.transport.RoundTrip(up.req)
 	if err == nil || up.req.Body != nil || !retryable(up.req.Method) || up.req.Context().Err() != nil || isTimeout(err) {
 		return resp, err
 	}
-	return g.client.Do(up.req.Clone(up.req.Context()))
+	return g.transport.RoundTrip(up.req.Clone(up.req.Context()))
 }
 
 func retryable(method string) bool {
@@ -131,7 +131,7 @@ func (g *Gateway) writeJSON(w http.ResponseWriter, r *http.Request, up *upstream
 	data = scrub.Bytes(data)
 	h := w.Header()
 	copyResponseHeaders(h, resp.Header, scrub)
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/json" {
+	if !isJSONType(resp.Header.Get("Content-Type")) {
 		h.Set("Content-Type", "application/json")
 	}
 	h.Set("Content-Length", strconv.Itoa(len(data)))
@@ -139,6 +139,12 @@ func (g *Gateway) writeJSON(w http.ResponseWriter, r *http.Request, up *upstream
 	n, _ := w.Write(data)
 	res.Status, res.BytesOut = resp.StatusCode, int64(n)
 	return res, nil
+}
+
+// isJSONType reports whether a Content-Type is application/json, with or without parameters.
+func isJSONType(ct string) bool {
+	const jt = "application/json"
+	return len(ct) >= len(jt) && strings.EqualFold(ct[:len(jt)], jt) && (len(ct) == len(jt) || ct[len(jt)] == ';' || ct[len(jt)] == ' ')
 }
 
 // copyBufferSize is the copy loop's buffer: large enough for throughput, small enough that

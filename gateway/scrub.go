@@ -15,15 +15,17 @@ const minScrubLen = 6
 // the key's length, so Content-Length stays true.
 type scrubber struct {
 	secret []byte
-	mask   []byte
 }
 
-func newScrubber(secret string) *scrubber {
+func makeScrubber(secret string) scrubber {
 	if len(secret) < minScrubLen {
-		return &scrubber{}
+		return scrubber{}
 	}
-	return &scrubber{secret: []byte(secret), mask: bytes.Repeat([]byte("*"), len(secret))}
+	return scrubber{secret: []byte(secret)}
 }
+
+// mask is what replaces the secret: as many '*' as it has bytes. Made only when needed.
+func (s *scrubber) mask() []byte { return bytes.Repeat([]byte("*"), len(s.secret)) }
 
 func (s *scrubber) active() bool { return len(s.secret) > 0 }
 
@@ -32,7 +34,7 @@ func (s *scrubber) Bytes(b []byte) []byte {
 	if !s.active() || !bytes.Contains(b, s.secret) {
 		return b
 	}
-	return bytes.ReplaceAll(b, s.secret, s.mask)
+	return bytes.ReplaceAll(b, s.secret, s.mask())
 }
 
 // String is Bytes for strings.
@@ -40,7 +42,7 @@ func (s *scrubber) String(v string) string {
 	if !s.active() || !strings.Contains(v, string(s.secret)) {
 		return v
 	}
-	return strings.ReplaceAll(v, string(s.secret), string(s.mask))
+	return strings.ReplaceAll(v, string(s.secret), string(s.mask()))
 }
 
 // scrubWriter masks the secret in a stream. A secret may straddle two writes, so a write's

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -108,10 +109,18 @@ func decodeStrict(data []byte, v any, prefix string, typeMsgs map[string]string)
 		return errNotObject
 	}
 	known := jsonFieldNames(v)
+	var unknown []string
 	for name := range fields {
 		if !known[name] {
-			return invalid("Unknown field '%s%s'.", prefix, name)
+			unknown = append(unknown, "'"+prefix+name+"'")
 		}
+	}
+	switch sort.Strings(unknown); len(unknown) {
+	case 0:
+	case 1:
+		return invalid("Unknown field %s.", unknown[0])
+	default:
+		return invalid("Unknown fields %s.", strings.Join(unknown, ", "))
 	}
 	err := unmarshalOne(data, v, true)
 	var te *json.UnmarshalTypeError

@@ -152,7 +152,7 @@ func (s *Server) settingsAnswer(ctx context.Context, svc *catalog.Service, orgID
 	if err != nil {
 		return nil, err
 	}
-	own, err := s.settings(ctx, svc.Slug, orgID)
+	own, err := s.tenancy.Settings(ctx, svc.Slug, orgID)
 	if err != nil {
 		return nil, err
 	}

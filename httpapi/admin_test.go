@@ -40,7 +40,6 @@ func admJSON(t *testing.T, r response, v any) {
 func admPrefix(key string) string { return key[:12] }
 
 func TestAdminRoutesAnswerEachKindOfCaller(t *testing.T) {
-	ctx := context.Background()
 	setTenantCred := func(e *env) string {
 		e.cred("heygen", aiproxy.SourceTenant, e.orgA, heygenKey)
 		return "/orgs/org-a/credentials/heygen/"
@@ -105,7 +104,6 @@ func TestAdminRoutesAnswerEachKindOfCaller(t *testing.T) {
 			}
 		})
 	}
-	_ = ctx
 }
 
 func TestAdminRoutesRefuseBrowserTokens(t *testing.T) {
@@ -151,6 +149,7 @@ func TestAdminInvalidInputIs400NamingTheField(t *testing.T) {
 		{"credential key an object", "PUT", cred, e.adminA, `{"key": {"key": "x"}}`, 400, keyMsg},
 		{"credential key with a newline", "PUT", cred, e.adminA, `{"key": "a\nb"}`, 400, `{"error": "Field 'key' must not contain spaces or control characters."}`},
 		{"credential unknown field", "PUT", cred, e.adminA, `{"key": "abc", "source": "platform"}`, 400, `{"error": "Unknown field 'source'."}`},
+		{"credential unknown fields", "PUT", cred, e.adminA, `{"key": "abc", "zone": 1, "org": "b"}`, 400, `{"error": "Unknown fields 'org', 'zone'."}`},
 		{"credential field in another case", "PUT", cred, e.adminA, `{"KEY": "abc"}`, 400, `{"error": "Unknown field 'KEY'."}`},
 		{"credential name unknown", "PUT", "/orgs/org-a/credentials/nope/", e.adminA, `{"key": "abc"}`, 404, `{"detail": "Credential 'nope' is not used by any external proxy service."}`},
 		{"credential not stored", "GET", "/platform-credentials/heygen/", e.operator, ``, 404, `{"detail": "No platform credential 'heygen' is stored."}`},
@@ -435,6 +434,9 @@ func TestBrowserTokens(t *testing.T) {
 func TestOrgSettingsSwitchAServiceForTheOrg(t *testing.T) {
 	e := newEnv(t)
 	const path = "/orgs/org-a/services/heygen/settings/"
+	assertBody(t, e.admCall("GET", path, e.adminA, ""), 200, `{"service": "heygen", "is_enabled": true,
+		"credential_policy": {"allow_tenant_key": true, "allow_platform_key": false, "default_source": "tenant", "fallback_to_platform_key": false},
+		"overrides": {"service": "heygen", "is_enabled": null, "credential_policy": null}}`)
 	r := e.admCall("PUT", path, e.adminA, `{"is_enabled": false}`)
 	if r.Status != 200 {
 		t.Fatalf("disable: %d %s", r.Status, r.Body)

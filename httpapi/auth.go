@@ -19,15 +19,19 @@ type principal struct {
 func (p *principal) operator() bool { return p.key.Role == aiproxy.RoleOperator }
 
 func withPrincipal(r *http.Request, p *principal) *http.Request {
-	if li := logInfoFrom(r.Context()); li != nil {
-		li.keyPrefix = p.key.Prefix
+	if st := stateFrom(r.Context()); st != nil {
+		st.principal = p
+		st.log.keyPrefix = p.key.Prefix
+		return r
 	}
-	return r.WithContext(context.WithValue(r.Context(), ctxPrincipal, p))
+	return r.WithContext(context.WithValue(r.Context(), ctxState, &reqState{principal: p}))
 }
 
 func principalFrom(ctx context.Context) *principal {
-	p, _ := ctx.Value(ctxPrincipal).(*principal)
-	return p
+	if st := stateFrom(ctx); st != nil {
+		return st.principal
+	}
+	return nil
 }
 
 // authenticate checks the Authorization header (contract §2): no header or an unknown
@@ -51,6 +55,10 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 		return nil, errInvalidToken
 	}
 	s.touches.touch(key.ID, now)
+	if st := stateFrom(r.Context()); st != nil {
+		st.who = principal{key: key}
+		return &st.who, nil
+	}
 	return &principal{key: key}, nil
 }
 

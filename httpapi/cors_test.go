@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -158,5 +157,4 @@ func TestCORSNeverAnswersAWildcard(t *testing.T) {
 			}
 		}
 	}
-	_ = http.MethodOptions
 }

@@ -11,18 +11,31 @@ import (
 
 type ctxKey int
 
-const (
-	ctxRequestID ctxKey = iota
-	ctxLogInfo
-	ctxPrincipal
-)
+// ctxState is the key of the one context value a request carries: its reqState.
+const ctxState ctxKey = 0
+
+// reqState is what the middleware and handlers share about one request. One value in the
+// context instead of several keeps the hot path to a single context allocation.
+type reqState struct {
+	id        string
+	log       logInfo
+	principal *principal
+	who       principal // storage for principal, saving an allocation
+}
+
+func stateFrom(ctx context.Context) *reqState {
+	st, _ := ctx.Value(ctxState).(*reqState)
+	return st
+}
 
 // RequestIDHeader carries the request id to the client and the upstream.
 const RequestIDHeader = "X-Request-Id"
 
 func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(ctxRequestID).(string)
-	return id
+	if st := stateFrom(ctx); st != nil {
+		return st.id
+	}
+	return ""
 }
 
 // newRequestID returns 16 random hex digits.
@@ -57,8 +70,10 @@ type logInfo struct {
 }
 
 func logInfoFrom(ctx context.Context) *logInfo {
-	li, _ := ctx.Value(ctxLogInfo).(*logInfo)
-	return li
+	if st := stateFrom(ctx); st != nil {
+		return &st.log
+	}
+	return nil
 }
 
 // statusWriter records the status and size of what a handler wrote.
@@ -97,14 +112,13 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 		if !validRequestID(id) {
 			id = newRequestID()
 		}
-		li := &logInfo{}
-		ctx := context.WithValue(r.Context(), ctxRequestID, id)
-		ctx = context.WithValue(ctx, ctxLogInfo, li)
+		st := &reqState{id: id}
+		li := &st.log
+		ctx := context.WithValue(r.Context(), ctxState, st)
 		w.Header().Set(RequestIDHeader, id)
 		sw := &statusWriter{ResponseWriter: w}
-		var done func()
 		if s.metrics != nil {
-			done = s.metrics.Start()
+			s.metrics.Begin()
 		}
 		defer func() {
 			rec := recover()
@@ -119,14 +133,15 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 					status = http.StatusInternalServerError
 				}
 			}
-			attrs := []slog.Attr{
+			attrs := make([]slog.Attr, 0, 12)
+			attrs = append(attrs,
 				slog.String("request_id", id),
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", status),
 				slog.Int64("bytes", sw.bytes),
 				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-			}
+			)
 			if li.org != "" {
 				attrs = append(attrs, slog.String("org", li.org))
 			}
@@ -144,7 +159,6 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 			}
 			s.logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 			if s.metrics != nil {
-				done()
 				svc, act := "", ""
 				if li.known { // only catalog names: a URL must not mint label values
 					svc, act = li.service, li.action

@@ -38,10 +38,11 @@ type Config struct {
 
 // Metrics records requests (implemented by package prom).
 type Metrics interface {
-	// Start counts a request in flight; the returned func ends it.
-	Start() func()
-	// Observe records a finished request. service and action are empty unless the
-	// request named a catalog action; upstreamStatus is 0 without an upstream answer.
+	// Begin counts a request in flight.
+	Begin()
+	// Observe records a finished request and ends its in-flight count. service and action
+	// are empty unless the request named a catalog action; upstreamStatus is 0 without an
+	// upstream answer.
 	Observe(service, action string, status, upstreamStatus int, d time.Duration, bytes int64)
 }
 

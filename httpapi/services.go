@@ -17,11 +17,11 @@ type serviceState struct {
 	policy        aiproxy.Policy
 }
 
-func (s *Server) serviceState(ctx context.Context, svc *catalog.Service, orgID int64) (*serviceState, error) {
-	st := &serviceState{svc: svc, globalEnabled: true, orgEnabled: true, policy: svc.CredentialPolicy}
+func (s *Server) serviceState(ctx context.Context, svc *catalog.Service, orgID int64) (serviceState, error) {
+	st := serviceState{svc: svc, globalEnabled: true, orgEnabled: true, policy: svc.CredentialPolicy}
 	global, err := s.settings(ctx, svc.Slug, 0)
 	if err != nil {
-		return nil, err
+		return st, err
 	}
 	if global.Enabled != nil {
 		st.globalEnabled = *global.Enabled
@@ -34,7 +34,7 @@ func (s *Server) serviceState(ctx context.Context, svc *catalog.Service, orgID i
 	}
 	own, err := s.settings(ctx, svc.Slug, orgID)
 	if err != nil {
-		return nil, err
+		return st, err
 	}
 	if own.Enabled != nil {
 		st.orgEnabled = *own.Enabled
@@ -49,27 +49,29 @@ func (s *Server) serviceState(ctx context.Context, svc *catalog.Service, orgID i
 func (s *Server) settings(ctx context.Context, service string, orgID int64) (*aiproxy.ServiceSettings, error) {
 	set, err := s.store.ServiceSettings(ctx, service, orgID)
 	if aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND {
-		return &aiproxy.ServiceSettings{Service: service, OrgID: orgID}, nil
+		return noSettings, nil
 	}
 	return set, err
 }
 
+// noSettings stands for "nothing overridden"; shared, so read it only.
+var noSettings = &aiproxy.ServiceSettings{}
+
 // lookupService returns the service if it exists and is enabled globally (404 otherwise,
 // contract §9) and for the org (403 otherwise).
-func (s *Server) lookupService(ctx context.Context, slug string, org *aiproxy.Org) (*serviceState, error) {
+func (s *Server) lookupService(ctx context.Context, slug string, org *aiproxy.Org) (serviceState, error) {
 	svc := s.catalog.Service(slug)
 	if svc == nil {
-		return nil, errServiceNotFound(slug)
+		return serviceState{}, errServiceNotFound(slug)
 	}
 	st, err := s.serviceState(ctx, svc, org.ID)
-	if err != nil {
-		return nil, err
-	}
-	if !st.globalEnabled {
-		return nil, errServiceNotFound(slug)
-	}
-	if !st.orgEnabled {
-		return nil, errForbidden
+	switch {
+	case err != nil:
+		return st, err
+	case !st.globalEnabled:
+		return st, errServiceNotFound(slug)
+	case !st.orgEnabled:
+		return st, errForbidden
 	}
 	return st, nil
 }

@@ -5,6 +5,7 @@ package prom
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,7 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	bytesOut *prometheus.CounterVec
 	inflight prometheus.Gauge
+	cache    sync.Map // seriesKey → *series
 }
 
 // New returns metrics registered in a registry of their own, with the Go runtime and
@@ -54,11 +56,8 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
 
-// Start counts a request in flight; the returned func ends it.
-func (m *Metrics) Start() func() {
-	m.inflight.Inc()
-	return m.inflight.Dec
-}
+// Begin counts a request in flight; Observe ends it.
+func (m *Metrics) Begin() { m.inflight.Inc() }
 
 // statusText avoids an allocation per request for the common codes.
 var statusText = func() map[int]string {
@@ -76,16 +75,48 @@ func code(c int) string {
 	return strconv.Itoa(c)
 }
 
+// series are the metric children of one (service, action, status, upstream status),
+// looked up once: WithLabelValues allocates on every call, this map does not.
+type series struct {
+	requests prometheus.Counter
+	upstream prometheus.Counter // nil without an upstream status
+	duration prometheus.Observer
+	bytesOut prometheus.Counter
+}
+
+type seriesKey struct {
+	service, action  string
+	status, upstream int
+}
+
+func (m *Metrics) series(k seriesKey) *series {
+	if s, ok := m.cache.Load(k); ok {
+		return s.(*series)
+	}
+	s := &series{
+		requests: m.requests.WithLabelValues(k.service, k.action, code(k.status)),
+		duration: m.duration.WithLabelValues(k.service),
+		bytesOut: m.bytesOut.WithLabelValues(k.service),
+	}
+	if k.upstream != 0 {
+		s.upstream = m.upstream.WithLabelValues(k.service, code(k.upstream))
+	}
+	m.cache.Store(k, s)
+	return s
+}
+
 // Observe records one finished request. service and action are empty for routes that are
 // not invokes; upstreamStatus is 0 when there was no upstream answer.
 func (m *Metrics) Observe(service, action string, status, upstreamStatus int, d time.Duration, bytes int64) {
 	if service == "" {
 		service, action = "-", "-"
 	}
-	m.requests.WithLabelValues(service, action, code(status)).Inc()
-	if upstreamStatus != 0 {
-		m.upstream.WithLabelValues(service, code(upstreamStatus)).Inc()
+	m.inflight.Dec()
+	s := m.series(seriesKey{service, action, status, upstreamStatus})
+	s.requests.Inc()
+	if s.upstream != nil {
+		s.upstream.Inc()
 	}
-	m.duration.WithLabelValues(service).Observe(d.Seconds())
-	m.bytesOut.WithLabelValues(service).Add(float64(bytes))
+	s.duration.Observe(d.Seconds())
+	s.bytesOut.Add(float64(bytes))
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +48,7 @@ func TestE2EElevenLabsTTSIsMP3WhoseDurationGrowsWithText(t *testing.T) {
 	e := newE2E(t, 50)
 	status, hdr, short := e.invoke("elevenlabs", "tts", ttsEnvelope("Hello from aiproxy."))
 	dShort := mp3Of(t, "short tts", status, hdr, short)
-	if hdr.Get("Content-Length") != "" && hdr.Get("Content-Length") != itoa(len(short)) {
+	if hdr.Get("Content-Length") != "" && hdr.Get("Content-Length") != strconv.Itoa(len(short)) {
 		t.Errorf("Content-Length %s, body %d bytes", hdr.Get("Content-Length"), len(short))
 	}
 	if hdr.Get("character-cost") == "" || hdr.Get("history-item-id") == "" {
@@ -105,25 +106,25 @@ func TestE2EElevenLabsTTSStreamArrivesProgressively(t *testing.T) {
 	}
 }
 
-type alignment struct {
+type e2eAlignment struct {
 	Characters []string  `json:"characters"`
 	Starts     []float64 `json:"character_start_times_seconds"`
 	Ends       []float64 `json:"character_end_times_seconds"`
 }
 
-type timestamped struct {
-	AudioBase64 string     `json:"audio_base64"`
-	Alignment   *alignment `json:"alignment"`
-	Normalized  *alignment `json:"normalized_alignment"`
+type e2eTimestamped struct {
+	AudioBase64 string        `json:"audio_base64"`
+	Alignment   *e2eAlignment `json:"alignment"`
+	Normalized  *e2eAlignment `json:"normalized_alignment"`
 }
 
-func checkAlignment(t *testing.T, what string, a *alignment) int {
+func e2eCheckAlignment(t *testing.T, what string, a *e2eAlignment) int {
 	t.Helper()
 	if a == nil {
 		t.Fatalf("%s: no alignment", what)
 	}
 	if len(a.Characters) == 0 || len(a.Characters) != len(a.Starts) || len(a.Starts) != len(a.Ends) {
-		t.Errorf("%s: alignment lengths %d/%d/%d differ", what, len(a.Characters), len(a.Starts), len(a.Ends))
+		t.Errorf("%s: e2eAlignment lengths %d/%d/%d differ", what, len(a.Characters), len(a.Starts), len(a.Ends))
 	}
 	return len(a.Characters)
 }
@@ -132,7 +133,7 @@ func TestE2EElevenLabsTTSWithTimestamps(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t, 50)
 	const text = "Timestamps for every character."
-	var ts timestamped
+	var ts e2eTimestamped
 	status, _, body := e.invoke("elevenlabs", "tts-timestamps", ttsEnvelope(text))
 	if status != http.StatusOK {
 		t.Fatalf("tts-timestamps: %d %s", status, body)
@@ -147,16 +148,16 @@ func TestE2EElevenLabsTTSWithTimestamps(t *testing.T) {
 	if _, err := media.MP3Duration(audio); err != nil {
 		t.Errorf("audio_base64 is not a valid MP3: %v", err)
 	}
-	if n := checkAlignment(t, "alignment", ts.Alignment); n != len(text) || strings.Join(ts.Alignment.Characters, "") != text {
+	if n := e2eCheckAlignment(t, "alignment", ts.Alignment); n != len(text) || strings.Join(ts.Alignment.Characters, "") != text {
 		t.Errorf("alignment covers %q, want %q", strings.Join(ts.Alignment.Characters, ""), text)
 	}
-	checkAlignment(t, "normalized_alignment", ts.Normalized)
+	e2eCheckAlignment(t, "normalized_alignment", ts.Normalized)
 }
 
 func TestE2EElevenLabsTTSStreamWithTimestampsIsJSONLines(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t, 50)
-	const text = "Each line is one JSON object with its own alignment."
+	const text = "Each line is one JSON object with its own e2eAlignment."
 	resp := e.send(e2eOrg, e.key, "elevenlabs", "tts-stream-timestamps", "application/json", encodeEnvelope(t, ttsEnvelope(text)))
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -172,11 +173,11 @@ func TestE2EElevenLabsTTSStreamWithTimestampsIsJSONLines(t *testing.T) {
 			continue
 		}
 		lines++
-		var chunk timestamped
+		var chunk e2eTimestamped
 		if err := json.Unmarshal(sc.Bytes(), &chunk); err != nil {
 			t.Fatalf("line %d is not JSON: %v: %.200s", lines, err, sc.Bytes())
 		}
-		checkAlignment(t, "line alignment", chunk.Alignment)
+		e2eCheckAlignment(t, "line alignment", chunk.Alignment)
 		chars += strings.Join(chunk.Alignment.Characters, "")
 		a, err := base64.StdEncoding.DecodeString(chunk.AudioBase64)
 		if err != nil {
@@ -218,19 +219,19 @@ func TestE2EElevenLabsSoundGenerationAndAudioIsolation(t *testing.T) {
 
 func TestE2EElevenLabsDubbingLifecycle(t *testing.T) {
 	t.Parallel()
-	e := newE2E(t, 10) // dubbing takes 5 s simulated: half a second here
+	e := newE2E(t, 5) // dubbing takes 5 s simulated: about a second here
 	status, _, body := e.invokeMultipart("elevenlabs", "create-dubbing",
 		map[string]any{"body": map[string]any{"target_lang": "es", "source_lang": "en", "name": "E2E dub"}},
 		formFile{field: "file", filename: "talk.mp3", contentType: "audio/mpeg", data: media.MP3(2)})
 	if status != http.StatusOK {
 		t.Fatalf("create-dubbing: %d %s", status, body)
 	}
-	id := jstr(t, decodeJSON(t, body), "dubbing_id")
+	id := jstr(t, e2eDecode(t, body), "dubbing_id")
 	audioEnv := map[string]any{"path_params": map[string]any{"dubbing_id": id, "language_code": "es"}}
 
 	// Before it is ready, the provider's 425 comes back as 502 with upstream_status.
 	status, _, body = e.invoke("elevenlabs", "get-dubbed-audio", audioEnv)
-	res := decodeJSON(t, body)
+	res := e2eDecode(t, body)
 	if status != http.StatusBadGateway || jget(res, "upstream_status") != float64(425) ||
 		jget(res, "upstream_body", "detail", "status") != "dubbing_not_ready" {
 		t.Errorf("get-dubbed-audio before ready: %d %s, want 502 with upstream_status 425", status, body)
@@ -240,7 +241,7 @@ func TestE2EElevenLabsDubbingLifecycle(t *testing.T) {
 	}
 
 	var d any
-	pollUntil(t, "dubbing", func() bool {
+	e2ePoll(t, "dubbing", func() bool {
 		d = e.call("elevenlabs", "get-dubbing", map[string]any{"path_params": map[string]any{"dubbing_id": id}})
 		return jget(d, "status") != "dubbing"
 	})
@@ -254,7 +255,7 @@ func TestE2EElevenLabsDubbingLifecycle(t *testing.T) {
 
 	e.call("elevenlabs", "delete-dubbing", map[string]any{"path_params": map[string]any{"dubbing_id": id}})
 	status, _, body = e.invoke("elevenlabs", "get-dubbing", map[string]any{"path_params": map[string]any{"dubbing_id": id}})
-	if status != http.StatusBadGateway || jget(decodeJSON(t, body), "upstream_status") != float64(404) {
+	if status != http.StatusBadGateway || jget(e2eDecode(t, body), "upstream_status") != float64(404) {
 		t.Errorf("get-dubbing after delete: %d %s", status, body)
 	}
 
@@ -265,8 +266,8 @@ func TestE2EElevenLabsDubbingLifecycle(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("create-dubbing: %d %s", status, body)
 	}
-	id = jstr(t, decodeJSON(t, body), "dubbing_id")
-	pollUntil(t, "failing dubbing", func() bool {
+	id = jstr(t, e2eDecode(t, body), "dubbing_id")
+	e2ePoll(t, "failing dubbing", func() bool {
 		d = e.call("elevenlabs", "get-dubbing", map[string]any{"path_params": map[string]any{"dubbing_id": id}})
 		return jget(d, "status") != "dubbing"
 	})
@@ -279,7 +280,7 @@ func TestE2EElevenLabsVoiceCloningLifecycle(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t, 50)
 	voices := jlist(t, e.call("elevenlabs", "list-voices", nil), "voices")
-	if !containsID(voices, "voice_id", rachel) {
+	if !e2eContainsID(voices, "voice_id", rachel) {
 		t.Fatalf("list-voices lacks %s", rachel)
 	}
 
@@ -290,7 +291,7 @@ func TestE2EElevenLabsVoiceCloningLifecycle(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("add-voice: %d %s", status, body)
 	}
-	id := jstr(t, decodeJSON(t, body), "voice_id")
+	id := jstr(t, e2eDecode(t, body), "voice_id")
 	pp := map[string]any{"path_params": map[string]any{"voice_id": id}}
 
 	v := e.call("elevenlabs", "get-voice", pp)
@@ -313,7 +314,7 @@ func TestE2EElevenLabsVoiceCloningLifecycle(t *testing.T) {
 	}
 	e.call("elevenlabs", "delete-voice", pp)
 	status, _, body = e.invoke("elevenlabs", "get-voice", pp)
-	if status != http.StatusBadGateway || jget(decodeJSON(t, body), "upstream_status") == nil {
+	if status != http.StatusBadGateway || jget(e2eDecode(t, body), "upstream_status") == nil {
 		t.Errorf("get-voice after delete: %d %s", status, body)
 	}
 }
@@ -328,7 +329,7 @@ func TestE2EElevenLabsHistory(t *testing.T) {
 	}
 	id := hdr.Get("history-item-id")
 	hist := jlist(t, e.call("elevenlabs", "get-history", nil), "history")
-	if !containsID(hist, "history_item_id", id) {
+	if !e2eContainsID(hist, "history_item_id", id) {
 		t.Fatalf("get-history lacks %s: %v", id, hist)
 	}
 	pp := map[string]any{"path_params": map[string]any{"history_item_id": id}}
@@ -338,7 +339,7 @@ func TestE2EElevenLabsHistory(t *testing.T) {
 	status, hdr, audio := e.invoke("elevenlabs", "get-history-audio", pp)
 	mp3Of(t, "history audio", status, hdr, audio)
 	e.call("elevenlabs", "delete-history-item", pp)
-	if hist := jlist(t, e.call("elevenlabs", "get-history", nil), "history"); containsID(hist, "history_item_id", id) {
+	if hist := jlist(t, e.call("elevenlabs", "get-history", nil), "history"); e2eContainsID(hist, "history_item_id", id) {
 		t.Errorf("history item %s still listed after delete", id)
 	}
 }
@@ -378,14 +379,9 @@ func TestE2EElevenLabsAccountModelsAndScrubbedUser(t *testing.T) {
 			}
 		}
 	}
-	user := decodeJSON(t, body)
+	user := e2eDecode(t, body)
 	if k, _ := jget(user, "xi_api_key").(string); k == "" {
 		t.Errorf("xi_api_key = %v: expected the field, with the key replaced", jget(user, "xi_api_key"))
 	}
 	jstr(t, user, "user_id")
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }

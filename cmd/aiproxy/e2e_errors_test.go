@@ -8,12 +8,12 @@ import (
 )
 
 const (
-	detailFailed    = "The upstream external service request failed."
-	detailRateLimit = "The upstream external service rate limit was exceeded."
+	e2eDetailFailed    = "The upstream external service request failed."
+	e2eDetailRateLimit = "The upstream external service rate limit was exceeded."
 )
 
-// upstreamError checks a mapped provider error (contract §8) and returns it decoded.
-func upstreamError(t *testing.T, what string, status int, body []byte, wantStatus int, wantDetail string, wantUpstream any) map[string]any {
+// e2eUpstreamError checks a mapped provider error (contract §8) and returns it decoded.
+func e2eUpstreamError(t *testing.T, what string, status int, body []byte, wantStatus int, wantDetail string, wantUpstream any) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(body, &m); err != nil {
@@ -40,7 +40,7 @@ func TestE2EProviderErrorsAreMappedAsTheContractSays(t *testing.T) {
 	t.Run("429 keeps Retry-After and the provider body", func(t *testing.T) {
 		e := e.with(t)
 		status, hdr, body := e.invoke("heygen", "list-avatars", fault("kind=rate_limit,retry_after=7"))
-		m := upstreamError(t, "rate limit", status, body, http.StatusTooManyRequests, detailRateLimit, float64(429))
+		m := e2eUpstreamError(t, "rate limit", status, body, http.StatusTooManyRequests, e2eDetailRateLimit, float64(429))
 		if hdr.Get("Retry-After") != "7" {
 			t.Errorf("Retry-After = %q, want 7", hdr.Get("Retry-After"))
 		}
@@ -51,7 +51,7 @@ func TestE2EProviderErrorsAreMappedAsTheContractSays(t *testing.T) {
 		// The same through the simulator's fault registry, for ElevenLabs.
 		e.planFault(e2eElevenKey, `{"kind": "rate_limit", "retry_after": 3}`)
 		status, hdr, body = e.invoke("elevenlabs", "list-voices", nil)
-		m = upstreamError(t, "ElevenLabs rate limit", status, body, http.StatusTooManyRequests, detailRateLimit, float64(429))
+		m = e2eUpstreamError(t, "ElevenLabs rate limit", status, body, http.StatusTooManyRequests, e2eDetailRateLimit, float64(429))
 		if hdr.Get("Retry-After") != "3" || jget(m, "upstream_body", "detail", "status") != "system_busy" {
 			t.Errorf("Retry-After %q, upstream_body %v", hdr.Get("Retry-After"), m["upstream_body"])
 		}
@@ -60,19 +60,19 @@ func TestE2EProviderErrorsAreMappedAsTheContractSays(t *testing.T) {
 	t.Run("5xx is 502 with upstream_status", func(t *testing.T) {
 		e := e.with(t)
 		status, _, body := e.invoke("heygen", "v3-list-videos", fault("kind=status,status=503"))
-		m := upstreamError(t, "503", status, body, http.StatusBadGateway, detailFailed, float64(503))
+		m := e2eUpstreamError(t, "503", status, body, http.StatusBadGateway, e2eDetailFailed, float64(503))
 		if jget(m, "upstream_body", "error", "code") != "internal_error" {
 			t.Errorf("upstream_body = %v", m["upstream_body"])
 		}
 		e.planFault(e2eElevenKey, `{"kind": "status", "status": 500}`)
 		status, _, body = e.invoke("elevenlabs", "get-subscription", nil)
-		upstreamError(t, "ElevenLabs 500", status, body, http.StatusBadGateway, detailFailed, float64(500))
+		e2eUpstreamError(t, "ElevenLabs 500", status, body, http.StatusBadGateway, e2eDetailFailed, float64(500))
 	})
 
 	t.Run("invalid JSON is 502 without upstream_status", func(t *testing.T) {
 		e := e.with(t)
 		status, _, body := e.invoke("heygen", "list-templates", fault("kind=invalid_json"))
-		m := upstreamError(t, "invalid JSON", status, body, http.StatusBadGateway, detailFailed, nil)
+		m := e2eUpstreamError(t, "invalid JSON", status, body, http.StatusBadGateway, e2eDetailFailed, nil)
 		if len(m) != 1 {
 			t.Errorf("body %s, want only detail", body)
 		}
@@ -81,7 +81,7 @@ func TestE2EProviderErrorsAreMappedAsTheContractSays(t *testing.T) {
 	t.Run("a reset connection is 502", func(t *testing.T) {
 		e := e.with(t)
 		status, _, body := e.invoke("heygen", "list-voices", fault("kind=reset"))
-		upstreamError(t, "reset", status, body, http.StatusBadGateway, detailFailed, nil)
+		e2eUpstreamError(t, "reset", status, body, http.StatusBadGateway, e2eDetailFailed, nil)
 	})
 
 	t.Run("exhausted keys: the provider's quota error in upstream_body", func(t *testing.T) {
@@ -90,12 +90,12 @@ func TestE2EProviderErrorsAreMappedAsTheContractSays(t *testing.T) {
 		status, _, body := e.invokeAs("broke", key, "heygen", "generate-video", map[string]any{
 			"body": seedGenerateBody("Abigail_expressive_2024112501", "f38a635bee7a4d1f9b0a654a31d050d2", "No credit left."),
 		})
-		m := upstreamError(t, "HeyGen out of credit", status, body, http.StatusBadGateway, detailFailed, float64(402))
+		m := e2eUpstreamError(t, "HeyGen out of credit", status, body, http.StatusBadGateway, e2eDetailFailed, float64(402))
 		if jget(m, "upstream_body", "error", "code") != "insufficient_credit" {
 			t.Errorf("upstream_body = %v, want insufficient_credit", m["upstream_body"])
 		}
 		status, _, body = e.invokeAs("broke", key, "elevenlabs", "tts", ttsEnvelope("No quota left."))
-		m = upstreamError(t, "ElevenLabs out of quota", status, body, http.StatusBadGateway, detailFailed, float64(401))
+		m = e2eUpstreamError(t, "ElevenLabs out of quota", status, body, http.StatusBadGateway, e2eDetailFailed, float64(401))
 		if jget(m, "upstream_body", "detail", "status") != "quota_exceeded" {
 			t.Errorf("upstream_body = %v, want quota_exceeded", m["upstream_body"])
 		}
@@ -108,9 +108,9 @@ func TestE2EProviderErrorsAreMappedAsTheContractSays(t *testing.T) {
 		e := e.with(t)
 		key := e.addOrg("wrong", "invalid-hg-e2e-key-01", "invalid-el-e2e-key-01")
 		status, _, body := e.invokeAs("wrong", key, "heygen", "list-avatars", nil)
-		upstreamError(t, "HeyGen wrong key", status, body, http.StatusBadGateway, detailFailed, float64(401))
+		e2eUpstreamError(t, "HeyGen wrong key", status, body, http.StatusBadGateway, e2eDetailFailed, float64(401))
 		status, _, body = e.invokeAs("wrong", key, "elevenlabs", "list-voices", nil)
-		m := upstreamError(t, "ElevenLabs wrong key", status, body, http.StatusBadGateway, detailFailed, float64(401))
+		m := e2eUpstreamError(t, "ElevenLabs wrong key", status, body, http.StatusBadGateway, e2eDetailFailed, float64(401))
 		if jget(m, "upstream_body", "detail", "status") != "invalid_api_key" {
 			t.Errorf("upstream_body = %v, want invalid_api_key", m["upstream_body"])
 		}
@@ -121,7 +121,7 @@ func TestE2EProviderErrorsAreMappedAsTheContractSays(t *testing.T) {
 		status, _, body := e.invoke("elevenlabs", "tts", map[string]any{
 			"path_params": map[string]any{"voice_id": rachel}, "body": map[string]any{"model_id": "eleven_multilingual_v2"},
 		})
-		m := upstreamError(t, "422", status, body, http.StatusBadGateway, detailFailed, float64(422))
+		m := e2eUpstreamError(t, "422", status, body, http.StatusBadGateway, e2eDetailFailed, float64(422))
 		list, ok := jget(m, "upstream_body", "detail").([]any)
 		if !ok || len(list) == 0 {
 			t.Fatalf("upstream_body.detail = %v, want the validation list", jget(m, "upstream_body", "detail"))

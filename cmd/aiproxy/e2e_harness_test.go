@@ -252,10 +252,10 @@ func (e *e2eEnv) call(service, action string, envelope any) any {
 	if status != http.StatusOK {
 		e.t.Fatalf("%s/%s: status %d, want 200: %s", service, action, status, body)
 	}
-	return decodeJSON(e.t, body)
+	return e2eDecode(e.t, body)
 }
 
-func decodeJSON(t *testing.T, b []byte) any {
+func e2eDecode(t *testing.T, b []byte) any {
 	t.Helper()
 	var v any
 	if err := json.Unmarshal(b, &v); err != nil {
@@ -276,7 +276,7 @@ func (e *e2eEnv) invokeMultipart(service, action string, parts map[string]any, f
 	e.t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
-	for _, name := range sortedKeys(parts) {
+	for _, name := range e2eSortedKeys(parts) {
 		j, err := json.Marshal(parts[name])
 		if err != nil {
 			e.t.Fatal(err)
@@ -307,7 +307,7 @@ func (e *e2eEnv) invokeMultipart(service, action string, parts map[string]any, f
 	return resp.StatusCode, resp.Header, b
 }
 
-func sortedKeys[V any](m map[string]V) []string {
+func e2eSortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -338,9 +338,9 @@ func (e *e2eEnv) download(u string, header ...string) (int, http.Header, []byte)
 	return resp.StatusCode, resp.Header, b
 }
 
-// pollUntil calls check until it reports done, failing the test after a generous
+// e2ePoll calls check until it reports done, failing the test after a generous
 // deadline (the simulators run fast; the deadline only guards against a hang).
-func pollUntil(t *testing.T, what string, check func() bool) {
+func e2ePoll(t *testing.T, what string, check func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !check() {

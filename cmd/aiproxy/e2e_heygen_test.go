@@ -30,7 +30,7 @@ func seedGenerateBody(avatarID, voiceID, script string) map[string]any {
 func (e *e2eEnv) pollVideoStatus(videoID string) map[string]any {
 	e.t.Helper()
 	var data map[string]any
-	pollUntil(e.t, "video "+videoID, func() bool {
+	e2ePoll(e.t, "video "+videoID, func() bool {
 		res := e.call("heygen", "video-status", map[string]any{"query": map[string]any{"video_id": videoID}})
 		data, _ = jget(res, "data").(map[string]any)
 		switch st, _ := data["status"].(string); st {
@@ -161,12 +161,12 @@ func TestE2EHeyGenLegacyActions(t *testing.T) {
 		})
 		id := jstr(t, res, "data", "video_id")
 		videos := jlist(t, e.call("heygen", "list-videos", map[string]any{}), "data", "videos")
-		if !containsID(videos, "video_id", id) {
+		if !e2eContainsID(videos, "video_id", id) {
 			t.Fatalf("list-videos lacks %s: %v", id, videos)
 		}
 		e.call("heygen", "delete-video", map[string]any{"query": map[string]any{"video_id": id}})
 		videos = jlist(t, e.call("heygen", "list-videos", map[string]any{}), "data", "videos")
-		if containsID(videos, "video_id", id) {
+		if e2eContainsID(videos, "video_id", id) {
 			t.Errorf("video %s still listed after delete-video", id)
 		}
 	})
@@ -179,7 +179,7 @@ func TestE2EHeyGenLegacyActions(t *testing.T) {
 		}})
 		id := jstr(t, res, "data", "video_translate_id")
 		var data any
-		pollUntil(t, "translation", func() bool {
+		e2ePoll(t, "translation", func() bool {
 			data = e.call("heygen", "translation-status", map[string]any{"path_params": map[string]any{"video_translate_id": id}})
 			st := jget(data, "data", "status")
 			return st == "success" || st == "failed"
@@ -212,7 +212,7 @@ func TestE2EHeyGenLegacyActions(t *testing.T) {
 		if status != http.StatusOK {
 			t.Fatalf("multipart upload-asset: %d %s", status, body)
 		}
-		res = decodeJSON(t, body)
+		res = e2eDecode(t, body)
 		partID, partURL := jstr(t, res, "data", "id"), jstr(t, res, "data", "url")
 		if jget(res, "data", "file_type") != "audio" {
 			t.Errorf("file_type = %v, want audio", jget(res, "data", "file_type"))
@@ -229,14 +229,14 @@ func TestE2EHeyGenLegacyActions(t *testing.T) {
 			}
 		}
 		assets := jlist(t, e.call("heygen", "list-assets", map[string]any{}), "data", "assets")
-		if !containsID(assets, "id", jsonID) || !containsID(assets, "id", partID) {
+		if !e2eContainsID(assets, "id", jsonID) || !e2eContainsID(assets, "id", partID) {
 			t.Errorf("list-assets lacks %s or %s: %v", jsonID, partID, assets)
 		}
 
 		// A photo avatar from the uploaded image, trained to completion.
 		res = e.call("heygen", "create-photo-avatar", map[string]any{"body": map[string]any{"name": "E2E Face", "image_key": imageKey}})
 		photoID := jstr(t, res, "data", "id")
-		pollUntil(t, "photo avatar training", func() bool {
+		e2ePoll(t, "photo avatar training", func() bool {
 			res = e.call("heygen", "photo-avatar-train-status", map[string]any{"path_params": map[string]any{"photo_avatar_id": photoID}})
 			return jget(res, "data", "status") != "pending"
 		})
@@ -244,7 +244,7 @@ func TestE2EHeyGenLegacyActions(t *testing.T) {
 			t.Fatalf("photo avatar ended %v", res)
 		}
 		photos := jlist(t, e.call("heygen", "list-talking-photos", map[string]any{}), "data")
-		if !containsID(photos, "id", photoID) {
+		if !e2eContainsID(photos, "id", photoID) {
 			t.Errorf("list-talking-photos lacks the trained photo avatar %s", photoID)
 		}
 	})
@@ -263,18 +263,18 @@ func TestE2EHeyGenLegacyActions(t *testing.T) {
 			"url": hook.URL + "/legacy", "events": []string{"avatar_video.success"},
 		}})
 		id := jstr(t, res, "data", "endpoint_id")
-		if !containsID(jlist(t, e.call("heygen", "list-webhooks", nil), "data"), "endpoint_id", id) {
+		if !e2eContainsID(jlist(t, e.call("heygen", "list-webhooks", nil), "data"), "endpoint_id", id) {
 			t.Fatalf("list-webhooks lacks %s", id)
 		}
 		e.call("heygen", "delete-webhook", map[string]any{"query": map[string]any{"endpoint_id": id}})
-		if containsID(jlist(t, e.call("heygen", "list-webhooks", nil), "data"), "endpoint_id", id) {
+		if e2eContainsID(jlist(t, e.call("heygen", "list-webhooks", nil), "data"), "endpoint_id", id) {
 			t.Errorf("webhook %s still listed after delete-webhook", id)
 		}
 	})
 }
 
-// containsID reports whether a list of objects has one whose field equals id.
-func containsID(list []any, field, id string) bool {
+// e2eContainsID reports whether a list of objects has one whose field equals id.
+func e2eContainsID(list []any, field, id string) bool {
 	for _, it := range list {
 		if jget(it, field) == id {
 			return true

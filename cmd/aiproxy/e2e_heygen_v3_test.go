@@ -13,7 +13,7 @@ import (
 func (e *e2eEnv) pollV3Video(videoID string) any {
 	e.t.Helper()
 	var res any
-	pollUntil(e.t, "v3 video "+videoID, func() bool {
+	e2ePoll(e.t, "v3 video "+videoID, func() bool {
 		res = e.call("heygen", "v3-get-video", map[string]any{"path_params": map[string]any{"video_id": videoID}})
 		st := jget(res, "data", "status")
 		return st == "completed" || st == "failed"
@@ -43,7 +43,7 @@ func TestE2EHeyGenV3CreateVideoCompletesAndDownloads(t *testing.T) {
 	}
 
 	videos := jlist(t, e.call("heygen", "v3-list-videos", nil), "data")
-	if !containsID(videos, "id", id) {
+	if !e2eContainsID(videos, "id", id) {
 		t.Fatalf("v3-list-videos lacks %s", id)
 	}
 	res = e.call("heygen", "v3-delete-video", map[string]any{"path_params": map[string]any{"video_id": id}})
@@ -51,7 +51,7 @@ func TestE2EHeyGenV3CreateVideoCompletesAndDownloads(t *testing.T) {
 		t.Errorf("v3-delete-video answered %v", res)
 	}
 	status, _, body := e.invoke("heygen", "v3-get-video", map[string]any{"path_params": map[string]any{"video_id": id}})
-	if status != http.StatusBadGateway || jget(decodeJSON(t, body), "upstream_status") != float64(404) {
+	if status != http.StatusBadGateway || jget(e2eDecode(t, body), "upstream_status") != float64(404) {
 		t.Errorf("v3-get-video after delete: %d %s, want 502 with upstream_status 404", status, body)
 	}
 }
@@ -83,7 +83,7 @@ func TestE2EHeyGenV3Avatars(t *testing.T) {
 		"type": "photo", "name": "E2E Photo", "file": map[string]any{"type": "url", "url": "https://example.com/face.png"},
 	}})
 	newLook := jstr(t, res, "data", "avatar_item", "id")
-	pollUntil(t, "v3 avatar training", func() bool {
+	e2ePoll(t, "v3 avatar training", func() bool {
 		res = e.call("heygen", "v3-get-avatar-look", map[string]any{"path_params": map[string]any{"look_id": newLook}})
 		return jget(res, "data", "status") != "processing"
 	})
@@ -125,7 +125,7 @@ func TestE2EHeyGenV3AssetsMultipart(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("v3-upload-asset: %d %s", status, body)
 	}
-	res := decodeJSON(t, body)
+	res := e2eDecode(t, body)
 	id := jstr(t, res, "data", "asset_id")
 	if jget(res, "data", "mime_type") != "image/png" || jget(res, "data", "size_bytes") != float64(len(tinyPNG)) {
 		t.Errorf("upload answer %v, want image/png of %d bytes", res, len(tinyPNG))
@@ -139,7 +139,7 @@ func TestE2EHeyGenV3AssetsMultipart(t *testing.T) {
 	}
 	e.call("heygen", "v3-delete-asset", map[string]any{"path_params": map[string]any{"asset_id": id}})
 	status, _, body = e.invoke("heygen", "v3-get-asset", map[string]any{"path_params": map[string]any{"asset_id": id}})
-	if status != http.StatusBadGateway || jget(decodeJSON(t, body), "upstream_status") != float64(404) {
+	if status != http.StatusBadGateway || jget(e2eDecode(t, body), "upstream_status") != float64(404) {
 		t.Errorf("v3-get-asset after delete: %d %s", status, body)
 	}
 }
@@ -182,7 +182,7 @@ func TestE2EHeyGenV3TranslationCompletes(t *testing.T) {
 	if len(ids) != 1 {
 		t.Fatalf("video_translation_ids = %v", ids)
 	}
-	pollUntil(t, "v3 translation", func() bool {
+	e2ePoll(t, "v3 translation", func() bool {
 		res = e.call("heygen", "v3-get-video-translation", map[string]any{"path_params": map[string]any{"video_translation_id": ids[0]}})
 		st := jget(res, "data", "status")
 		return st == "completed" || st == "failed"
@@ -200,11 +200,11 @@ func TestE2EHeyGenV3WebhooksAndCurrentUser(t *testing.T) {
 	res := e.call("heygen", "v3-create-webhook-endpoint", map[string]any{"body": map[string]any{"url": hook.URL + "/v3"}})
 	id := jstr(t, res, "data", "endpoint_id")
 	jstr(t, res, "data", "secret")
-	if !containsID(jlist(t, e.call("heygen", "v3-list-webhook-endpoints", nil), "data"), "endpoint_id", id) {
+	if !e2eContainsID(jlist(t, e.call("heygen", "v3-list-webhook-endpoints", nil), "data"), "endpoint_id", id) {
 		t.Fatalf("v3-list-webhook-endpoints lacks %s", id)
 	}
 	e.call("heygen", "v3-delete-webhook-endpoint", map[string]any{"path_params": map[string]any{"endpoint_id": id}})
-	if containsID(jlist(t, e.call("heygen", "v3-list-webhook-endpoints", nil), "data"), "endpoint_id", id) {
+	if e2eContainsID(jlist(t, e.call("heygen", "v3-list-webhook-endpoints", nil), "data"), "endpoint_id", id) {
 		t.Errorf("endpoint %s still listed after delete", id)
 	}
 

@@ -1,0 +1,434 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+type benchOptions struct {
+	quick        bool
+	duration     time.Duration
+	load         bool
+	mem          bool
+	streams      int
+	hold         time.Duration
+	installNginx bool
+	chunkBytes   int
+	chunkDelay   time.Duration
+	resultsDir   string
+	doc          string
+	keep         bool
+	rev          string
+}
+
+// actions returns the three actions under load with their open-loop rates: the rates
+// differ because a 1 MiB answer or a 100-chunk stream costs far more than a 20 KB list.
+func actions(quick bool, o benchOptions, voicesLen int) []action {
+	as := []action{
+		{Slug: "list-voices", Label: "list-voices: 20 KB JSON", Method: "GET", Path: voicesPath,
+			WantBytes: int64(voicesLen), Rates: []int{500, 1000, 2000, 4000}},
+		{Slug: "tts", Label: "tts: 1 MiB passthrough", Method: "POST", Path: ttsPathPrefix + benchVoiceID,
+			WantBytes: audioBytes, Rates: []int{50, 100, 200, 400}},
+		{Slug: "tts-stream", Label: fmt.Sprintf("tts-stream: %d x %d B chunks", streamChunks, o.chunkBytes), Method: "POST",
+			Path: ttsPathPrefix + benchVoiceID + "/stream", WantBytes: int64(streamChunks * o.chunkBytes), Rates: []int{100, 200, 400, 800}},
+	}
+	if quick {
+		for i := range as {
+			as[i].Rates = as[i].Rates[:2]
+		}
+	}
+	return as
+}
+
+func scenarios(a action, quick bool, d time.Duration) []scenario {
+	var out []scenario
+	for _, r := range a.Rates {
+		out = append(out, scenario{Kind: "open", Rate: r, Duration: d})
+	}
+	concs := []int{1, 16, 64}
+	if quick {
+		concs = []int{16}
+	}
+	for _, c := range concs {
+		out = append(out, scenario{Kind: "closed", Conc: c, Duration: d})
+	}
+	return out
+}
+
+func cmdBench(ctx context.Context, args []string) error {
+	var o benchOptions
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.BoolVar(&o.quick, "quick", false, "CI mode: fewer rates, 1 s steps, no memory or streams runs; under a minute")
+	fs.DurationVar(&o.duration, "duration", 0, "length of each load step (default 3s, 1s with --quick)")
+	fs.BoolVar(&o.load, "load", true, "run the load steps (false: only --mem and --streams)")
+	fs.BoolVar(&o.mem, "mem", false, "1 GiB download and upload through aiproxy, with its peak RSS (default on without --quick)")
+	fs.IntVar(&o.streams, "streams", 0, "hold this many concurrent streams open through aiproxy (default 10000 without --quick)")
+	fs.DurationVar(&o.hold, "hold", 30*time.Second, "how long the upstream holds each of the --streams open")
+	fs.BoolVar(&o.installNginx, "install-nginx", true, "apt-get install nginx-light when nginx is missing")
+	fs.IntVar(&o.chunkBytes, "chunk-bytes", 1024, "bytes per tts-stream chunk")
+	fs.DurationVar(&o.chunkDelay, "chunk-delay", 0, "upstream pause between tts-stream chunks")
+	fs.StringVar(&o.resultsDir, "results", "bench/results", "where latest.json and latency.png go")
+	fs.StringVar(&o.doc, "doc", "docs/benchmarks.md", "the doc whose generated section is rewritten (\"\" for none)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (logs, configs, database)")
+	fs.StringVar(&o.rev, "rev", "", "build aiproxy from this git revision (git archive) instead of the working tree")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["duration"] {
+		o.duration = map[bool]time.Duration{true: time.Second, false: 3 * time.Second}[o.quick]
+	}
+	if !set["mem"] {
+		o.mem = !o.quick
+	}
+	if !set["streams"] && !o.quick {
+		o.streams = 10000
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	if err := os.Chdir(root); err != nil {
+		return err
+	}
+	return runBench(ctx, o)
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
+
+func runBench(ctx context.Context, o benchOptions) (err error) {
+	began := time.Now()
+	rep := &report{
+		GeneratedAt: began.UTC().Format("2006-01-02 15:04 UTC"),
+		Mode:        map[bool]string{true: "quick", false: "full"}[o.quick],
+		Machine:     machineInfo(),
+	}
+	fdLimit, err := raiseFileLimit(1 << 17)
+	if err != nil {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("RLIMIT_NOFILE could only be raised to %d (%v).", fdLimit, err))
+	}
+	tmp, err := os.MkdirTemp("", "aiproxy-bench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		logf("temp dir (kept): %s", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+	elevenKey, heygenKey := randomHex(16), randomHex(16)
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+
+	// The upstream lives for the whole run.
+	upAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	upstream, err := startChild("upstream", filepath.Join(tmp, "upstream.log"), nil, self, "upstream",
+		"--addr", upAddr, "--eleven-key", elevenKey, "--heygen-key", heygenKey,
+		"--chunk-bytes", fmt.Sprint(o.chunkBytes), "--chunk-delay", o.chunkDelay.String())
+	if err != nil {
+		return err
+	}
+	defer upstream.stop()
+	if err := upstream.waitReady(ctx, "http://"+upAddr+"/healthz", 10*time.Second); err != nil {
+		return err
+	}
+	upURL := "http://" + upAddr
+
+	logf("building aiproxy and preparing its database")
+	ai, err := installAiproxy(ctx, tmp, o.rev, elevenKey, heygenKey)
+	if err != nil {
+		return err
+	}
+	rep.Aiproxy.PprofEnabled = ai.pprof
+
+	voicesLen := len(voiceList(20 << 10))
+	acts := actions(o.quick, o, voicesLen)
+	rep.Config = runConfig{Duration: o.duration.String(), ChunkBytes: o.chunkBytes, ChunkDelay: o.chunkDelay.String(),
+		VoicesBytes: voicesLen, AudioBytes: audioBytes, StreamChunks: streamChunks}
+
+	if o.load {
+		if err := loadPhase(ctx, o, rep, acts, tmp, self, upAddr, upURL, elevenKey, ai); err != nil {
+			return err
+		}
+	}
+	if o.mem {
+		for _, run := range []func(context.Context, string, string, int) memoryRun{download1GiB, upload1GiB} {
+			m, err := withFreshAiproxy(ctx, ai, tmp, upURL, func(base string, pid int, _ string) memoryRun {
+				return run(ctx, base, ai.apiKey, pid)
+			})
+			if err != nil {
+				return err
+			}
+			logf("memory: %s: ok=%v %.1f s, peak RSS %.0f MiB %s", m.Name, m.OK, m.Seconds, m.PeakRSSMiB, m.Error)
+			rep.Memory = append(rep.Memory, m)
+		}
+	}
+	if o.streams > 0 {
+		// aiproxy holds two descriptors per stream (client and upstream connection) plus a
+		// few of its own: asking for more than the limit allows measures EMFILE, not aiproxy.
+		if most := int(fdLimit-64) / 2; o.streams > most {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("Concurrent streams capped at %d of the %d asked: RLIMIT_NOFILE is %d here and aiproxy needs two descriptors per stream.", most, o.streams, fdLimit))
+			o.streams = most
+		}
+		logf("streams: opening %d concurrent streams, each held %s", o.streams, o.hold)
+		s, err := withFreshAiproxy(ctx, ai, tmp, upURL, func(base string, pid int, pprofURL string) *streamsRun {
+			return holdStreams(ctx, base, ai.apiKey, pid, pprofURL, o.streams, o.hold, logf)
+		})
+		if err != nil {
+			return err
+		}
+		rep.Streams = s
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+
+	rep.Machine.LoadEnd = loadAverage()
+	rep.Elapsed = time.Since(began)
+	rep.ElapsedS = float64(rep.Elapsed.Round(time.Second) / time.Second)
+	return writeOutputs(o, rep, acts)
+}
+
+// loadPhase starts the floor, nginx and aiproxy, checks each answers every action whole,
+// then runs every scenario against every target, targets interleaved so drift in the
+// machine's state spreads over all of them.
+func loadPhase(ctx context.Context, o benchOptions, rep *report, acts []action, tmp, self, upAddr, upURL, elevenKey string, ai *aiproxyInstall) error {
+	targets := []*target{{Name: "direct", Base: upURL, client: newLoadClient(), request: upstreamRequest(upURL, elevenKey)}}
+
+	floorAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	floor, err := startChild("floor", filepath.Join(tmp, "floor.log"), nil, self, "floor", "--addr", floorAddr, "--upstream", upURL, "--key", elevenKey)
+	if err != nil {
+		return err
+	}
+	defer floor.stop()
+	if err := floor.waitReady(ctx, "http://"+floorAddr+"/healthz", 10*time.Second); err != nil {
+		return err
+	}
+	targets = append(targets, &target{Name: "floor", Base: "http://" + floorAddr, PID: floor.pid(), client: newLoadClient(), request: upstreamRequest("http://"+floorAddr, "")})
+
+	if bin, reason := ensureNginx(ctx, o.installNginx, logf); bin == "" {
+		rep.Nginx = nginxInfo{Reason: reason}
+		logf("nginx missing: %s", reason)
+	} else {
+		dir := filepath.Join(tmp, "nginx")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		addr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		ng, err := startNginx(bin, dir, addr, upAddr, elevenKey)
+		if err == nil {
+			defer ng.stop()
+			err = ng.waitReady(ctx, "http://"+addr+"/healthz", 10*time.Second)
+		}
+		if err != nil {
+			rep.Nginx = nginxInfo{Reason: "nginx would not start: " + err.Error()}
+			logf("%s", rep.Nginx.Reason)
+		} else {
+			rep.Nginx = nginxInfo{Available: true, Version: nginxVersion(bin)}
+			targets = append(targets, &target{Name: "nginx", Base: "http://" + addr, PID: ng.pid(), client: newLoadClient(), request: upstreamRequest("http://"+addr, "")})
+		}
+	}
+
+	aiAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	aiLog := filepath.Join(tmp, "aiproxy.log")
+	srv, err := ai.serve(aiAddr, upURL, "", aiLog)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	if err := srv.waitReady(ctx, "http://"+aiAddr+"/healthz", 20*time.Second); err != nil {
+		return err
+	}
+	aiBase := "http://" + aiAddr
+	targets = append(targets, &target{Name: "aiproxy", Base: aiBase, PID: srv.pid(), client: newLoadClient(), request: invokeRequest(aiBase, ai.apiKey)})
+
+	for _, t := range targets {
+		for _, a := range acts {
+			if err := t.check(ctx, a); err != nil {
+				rep.Notes = append(rep.Notes, "check failed before the load: "+err.Error())
+				logf("CHECK FAILED: %v", err)
+			}
+		}
+	}
+	for _, a := range acts {
+		for _, t := range targets {
+			t.attack(ctx, a, scenario{Kind: "closed", Conc: 8, Duration: 300 * time.Millisecond}) // warm pools, not recorded
+		}
+		for _, s := range scenarios(a, o.quick, o.duration) {
+			for _, t := range targets {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				st := summarize(t.attack(ctx, a, s))
+				st.Target, st.Action, st.Scenario, st.Kind, st.Rate, st.Concurrency = t.Name, a.Slug, s.String(), s.Kind, s.Rate, s.Conc
+				rep.Runs = append(rep.Runs, st)
+				logf("%-11s %-8s %-7s %7.0f req/s ok %-7s p50 %6s p99 %6s ms", a.Slug, s, t.Name, st.RPS, fmtPercent(st.SuccessRatio), fmtMs(st.P50), fmtMs(st.P99))
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}
+	rep.Comparisons = compare(rep.Runs)
+	_, rep.Aiproxy.PeakRSSMiB = rssMiB(srv.pid())
+	srv.stop()
+	if data, err := os.ReadFile(aiLog); err == nil {
+		rep.Aiproxy.LogLines = strings.Count(string(data), "\n")
+	}
+	return nil
+}
+
+// withFreshAiproxy runs f against a newly started aiproxy, so its peak RSS is f's alone.
+func withFreshAiproxy[T any](ctx context.Context, ai *aiproxyInstall, tmp, upURL string, f func(base string, pid int, pprofURL string) T) (T, error) {
+	var zero T
+	addr, err := freeAddr()
+	if err != nil {
+		return zero, err
+	}
+	pprofAddr := ""
+	if ai.pprof {
+		if pprofAddr, err = freeAddr(); err != nil {
+			return zero, err
+		}
+	}
+	srv, err := ai.serve(addr, upURL, pprofAddr, filepath.Join(tmp, fmt.Sprintf("aiproxy-%d.log", time.Now().UnixNano())))
+	if err != nil {
+		return zero, err
+	}
+	defer srv.stop()
+	if err := srv.waitReady(ctx, "http://"+addr+"/healthz", 20*time.Second); err != nil {
+		return zero, err
+	}
+	pprofURL := ""
+	if pprofAddr != "" {
+		pprofURL = "http://" + pprofAddr
+	}
+	return f("http://"+addr, srv.pid(), pprofURL), nil
+}
+
+func writeOutputs(o benchOptions, rep *report, acts []action) error {
+	if err := os.MkdirAll(o.resultsDir, 0o755); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(o.resultsDir, "latest.json"), append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	var targets []string
+	for _, name := range []string{"direct", "floor", "nginx", "aiproxy"} {
+		for _, r := range rep.Runs {
+			if r.Target == name {
+				targets = append(targets, name)
+				break
+			}
+		}
+	}
+	if len(rep.Runs) > 0 {
+		if err := drawChart(filepath.Join(o.resultsDir, "latency.png"), acts, rep.Runs, targets); err != nil {
+			return err
+		}
+	}
+	md := rep.markdown()
+	if o.doc != "" {
+		if len(rep.Runs) > 0 {
+			md += "\n![p50 and p99 latency against offered rate](../bench/results/latency.png)\n"
+		}
+		if err := writeDoc(o.doc, md); err != nil {
+			return err
+		}
+	}
+	fmt.Println(md)
+	fmt.Printf("Wrote %s, %s and %s.\n", filepath.Join(o.resultsDir, "latest.json"), filepath.Join(o.resultsDir, "latency.png"), o.doc)
+	return nil
+}
+
+func machineInfo() machine {
+	m := machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), LoadStart: loadAverage()}
+	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(data))
+	}
+	if st, err := procMeminfo(); err == nil {
+		m.MemoryGiB = int((st + (1 << 19)) >> 20) // kB to GiB, rounded
+	}
+	return m
+}
+
+// loadAverage is the 1-minute load average.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
+}
+
+func procMeminfo() (int64, error) {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, err
+	}
+	var kb int64
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "MemTotal:") {
+			_, err := fmt.Sscanf(strings.TrimPrefix(line, "MemTotal:"), "%d", &kb)
+			return kb, err
+		}
+	}
+	return 0, errors.New("no MemTotal in /proc/meminfo")
+}
+
+// moduleRoot is the directory holding go.mod, from the working directory up.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if fileExists(filepath.Join(dir, "go.mod")) && fileExists(filepath.Join(dir, "cmd", "aiproxy")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run the bench from inside the aiproxy module")
+		}
+		dir = parent
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
