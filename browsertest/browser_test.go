@@ -194,6 +194,7 @@ func TestBrowserOnAnAllowedOriginRunsTheDocumentedWorkflowAndOtherOriginsAreRefu
 		}
 	}
 	mu.Unlock()
+	t.Logf("the browser saw %d gateway responses, each with Access-Control-Allow-Origin %s", seen, allowed.URL)
 	if seen < 4 { // avatars, voices, generate, status (at least once)
 		t.Errorf("the browser saw %d gateway responses, want at least 4: %v", seen, acao)
 	}

@@ -65,7 +65,6 @@ type logInfo struct {
 	org, service, action, keyPrefix string
 	known                           bool // service and action name a catalog entry
 	status, upstreamStatus          int
-	bytes                           int64
 	err                             error
 }
 
