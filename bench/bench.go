@@ -69,7 +69,7 @@ func cmdBench(ctx context.Context, args []string) error {
 	var o benchOptions
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.BoolVar(&o.quick, "quick", false, "CI mode: fewer rates, 1 s steps, no memory or streams runs; under a minute")
-	fs.DurationVar(&o.duration, "duration", 0, "length of each load step (default 3s, 1s with --quick)")
+	fs.DurationVar(&o.duration, "duration", 0, "length of each load step (default 2s, 1s with --quick)")
 	fs.BoolVar(&o.load, "load", true, "run the load steps (false: only --mem and --streams)")
 	fs.BoolVar(&o.mem, "mem", false, "1 GiB download and upload through aiproxy, with its peak RSS (default on without --quick)")
 	fs.IntVar(&o.streams, "streams", 0, "hold this many concurrent streams open through aiproxy (default 10000 without --quick)")
@@ -87,7 +87,7 @@ func cmdBench(ctx context.Context, args []string) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if !set["duration"] {
-		o.duration = map[bool]time.Duration{true: time.Second, false: 3 * time.Second}[o.quick]
+		o.duration = map[bool]time.Duration{true: time.Second, false: 2 * time.Second}[o.quick]
 	}
 	if !set["mem"] {
 		o.mem = !o.quick
@@ -279,7 +279,7 @@ func loadPhase(ctx context.Context, o benchOptions, rep *report, acts []action, 
 	}
 	for _, a := range acts {
 		for _, t := range targets {
-			t.attack(ctx, a, scenario{Kind: "closed", Conc: 8, Duration: 300 * time.Millisecond}) // warm pools, not recorded
+			t.attack(ctx, a, scenario{Kind: "closed", Conc: 8, Duration: 200 * time.Millisecond}) // warm pools, not recorded
 		}
 		for _, s := range scenarios(a, o.quick, o.duration) {
 			for _, t := range targets {
@@ -290,7 +290,7 @@ func loadPhase(ctx context.Context, o benchOptions, rep *report, acts []action, 
 				st.Target, st.Action, st.Scenario, st.Kind, st.Rate, st.Concurrency = t.Name, a.Slug, s.String(), s.Kind, s.Rate, s.Conc
 				rep.Runs = append(rep.Runs, st)
 				logf("%-11s %-8s %-7s %7.0f req/s ok %-7s p50 %6s p99 %6s ms", a.Slug, s, t.Name, st.RPS, fmtPercent(st.SuccessRatio), fmtMs(st.P50), fmtMs(st.P99))
-				time.Sleep(100 * time.Millisecond)
+				time.Sleep(50 * time.Millisecond)
 			}
 		}
 	}

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/aiproxy/aiproxy/catalog"
@@ -45,11 +47,21 @@ func (g *Gateway) roundTrip(w http.ResponseWriter, r *http.Request, c Call, up *
 // do sends the request. An idempotent call without a body (GET, HEAD) that fails to
 // connect is tried once more; billable calls (POST) never are.
 func (g *Gateway) do(up *upstreamCall) (*http.Response, error) {
-	resp, err := g.transport.RoundTrip(up.req)
-	if err == nil || up.req.Body != nil || !retryable(up.req.Method) || up.req.Context().Err() != nil || isTimeout(err) {
+	if up.req.Body != nil || !retryable(up.req.Method) {
+		return g.transport.RoundTrip(up.req)
+	}
+	// net/http's transport itself resends an idempotent request whose pooled connection
+	// turned out dead: count the connections it used, so that the call goes out twice at
+	// most in all.
+	var conns atomic.Int32
+	req := up.req.WithContext(httptrace.WithClientTrace(up.req.Context(), &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { conns.Add(1) },
+	}))
+	resp, err := g.transport.RoundTrip(req)
+	if err == nil || conns.Load() > 1 || req.Context().Err() != nil || isTimeout(err) {
 		return resp, err
 	}
-	return g.transport.RoundTrip(up.req.Clone(up.req.Context()))
+	return g.transport.RoundTrip(req.Clone(req.Context()))
 }
 
 func retryable(method string) bool {

@@ -165,7 +165,9 @@ func rotateUnderTraffic(t *testing.T, db string, dump func() []byte) {
 
 	// Traffic, then the rotation in the middle of it.
 	tr := startTraffic(srv, org, admin, 4)
-	time.Sleep(300 * time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); tr.total() < 20 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	before := tr.total()
 	// Step 1: every server's key file gets K2 as its first line, K1 after it. Servers
 	// notice the file when they meet a credential under a key they lack.

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/auth"
+	"github.com/aiproxy/aiproxy/sqlite"
+)
+
+// cli runs one command line against db and returns stdout, stderr and the exit status.
+func cli(t *testing.T, db string, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	args = append(args, "--db", db)
+	err := run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	code := exitCode(err, &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestCommandLineManagesOrgsKeysCredentialsPoliciesAndServices(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "aiproxy.db")
+	t.Setenv("AIPROXY_MASTER_KEY", strings.Repeat("ab", 32))
+	must := func(args ...string) string {
+		t.Helper()
+		out, errs, code := cli(t, db, "", args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errs)
+		}
+		return out
+	}
+	must("org", "create", "acme", "--name", "Acme Inc")
+	key := strings.TrimSpace(must("key", "create", "--org", "acme", "--role", "member", "--name", "app"))
+	if !strings.HasPrefix(key, "aip_") || strings.Contains(key, "\n") || len(key) != 47 {
+		t.Errorf("key create printed %q, want the key alone", key)
+	}
+	op := strings.TrimSpace(must("key", "create", "--operator"))
+	if out, errs, code := cli(t, db, "provider-key-from-stdin\n", "credential", "set", "heygen", "--org", "acme", "--key", "-"); code != 0 {
+		t.Fatalf("credential set: %d %s %s", code, out, errs)
+	}
+	must("credential", "set", "elevenlabs", "--platform", "--key", "platform-eleven-key")
+	must("policy", "set", "elevenlabs", "--org", "acme", "--allow-platform=true", "--fallback=true")
+	must("service", "disable", "heygen", "--org", "acme")
+	must("key", "revoke", op[:12])
+
+	s, err := sqlite.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	org, err := s.OrgBySlug(ctx, "acme")
+	if err != nil || org.Name != "Acme Inc" {
+		t.Fatalf("org: %+v %v", org, err)
+	}
+	k, err := s.APIKeyByHash(ctx, auth.Hash(key))
+	if err != nil || k.Role != aiproxy.RoleMember || k.Name != "app" || k.OrgID != org.ID {
+		t.Errorf("key: %+v %v", k, err)
+	}
+	if k, err := s.APIKeyByHash(ctx, auth.Hash(op)); err != nil || k.RevokedAt == nil || k.Role != aiproxy.RoleOperator {
+		t.Errorf("operator key not revoked: %+v %v", k, err)
+	}
+	c, err := s.GetCredential(ctx, "heygen", aiproxy.SourceTenant, org.ID)
+	if err != nil || c.Last4 != "tdin" {
+		t.Errorf("tenant credential: %+v %v", c, err)
+	}
+	if _, err := s.GetCredential(ctx, "elevenlabs", aiproxy.SourcePlatform, 0); err != nil {
+		t.Errorf("platform credential: %v", err)
+	}
+	set, err := s.ServiceSettings(ctx, "elevenlabs", org.ID)
+	want := aiproxy.Policy{AllowTenantKey: true, AllowPlatformKey: true, DefaultSource: aiproxy.SourceTenant, FallbackToPlatformKey: true}
+	if err != nil || set.Policy == nil || *set.Policy != want {
+		t.Errorf("policy: %+v %v", set, err)
+	}
+	hs, err := s.ServiceSettings(ctx, "heygen", org.ID)
+	if err != nil || hs.Enabled == nil || *hs.Enabled {
+		t.Errorf("heygen not disabled for acme: %+v %v", hs, err)
+	}
+	entries, _ := s.ListAudit(ctx, org.ID, 0, 100)
+	if len(entries) < 5 {
+		t.Errorf("%d audit entries for acme, want every change recorded", len(entries))
+	}
+	for _, e := range entries {
+		if strings.Contains(e.Before+e.After, "provider-key-from-stdin") || strings.Contains(e.Before+e.After, key) {
+			t.Errorf("audit entry %s holds a secret", e.Action)
+		}
+	}
+}
+
+func TestBadArgumentsExitWithStatus2AndOneLineAndWriteNothing(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "aiproxy.db")
+	t.Setenv("AIPROXY_MASTER_KEY", strings.Repeat("ab", 32))
+	for _, args := range [][]string{
+		{},
+		{"frobnicate"},
+		{"org"},
+		{"org", "create"},
+		{"org", "create", "Bad Slug!"},
+		{"org", "create", "a", "b"},
+		{"key", "create"},
+		{"key", "create", "--org", "acme", "--operator"},
+		{"key", "create", "--org", "acme", "--role", "owner"},
+		{"key", "create", "--operator", "--role", "admin"},
+		{"key", "revoke"},
+		{"credential", "set", "heygen", "--key", "k"},
+		{"credential", "set", "heygen", "--org", "acme"},
+		{"credential", "set", "heygen", "--org", "acme", "--platform", "--key", "k"},
+		{"credential", "set", "nosuch", "--platform", "--key", "k"},
+		{"policy", "set", "heygen"},
+		{"policy", "set", "heygen", "--default-source", "nobody"},
+		{"policy", "set", "heygen", "--allow-tenant=maybe"},
+		{"service", "enable"},
+		{"service", "pause", "heygen"},
+		{"serve", "--log-format", "xml"},
+		{"serve", "--upstream", "heygen"},
+		{"secrets", "rotate"},
+	} {
+		out, errs, code := cli(t, db, "", args...)
+		if code != 2 {
+			t.Errorf("%v: exit %d, want 2 (stderr %q)", args, code, errs)
+		}
+		if out != "" {
+			t.Errorf("%v: printed %q on stdout", args, out)
+		}
+		if lines := strings.Count(strings.TrimSpace(errs), "\n"); lines > 0 && len(args) > 0 {
+			t.Errorf("%v: %d-line error, want one line: %q", args, lines+1, errs)
+		}
+	}
+	// A well-formed command naming an org that does not exist fails without writing.
+	if _, _, code := cli(t, db, "", "key", "create", "--org", "nope"); code != 1 {
+		t.Errorf("unknown org: exit %d, want 1", code)
+	}
+	s, err := sqlite.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if orgs, _ := s.ListOrgs(context.Background()); len(orgs) != 0 {
+		t.Errorf("bad commands wrote %d orgs", len(orgs))
+	}
+	if keys, _ := s.ListAPIKeys(context.Background(), 0); len(keys) != 0 {
+		t.Errorf("bad commands wrote %d operator keys", len(keys))
+	}
+}
