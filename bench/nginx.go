@@ -110,7 +110,7 @@ func nginxVersion(bin string) string {
 	}
 	s := strings.TrimSpace(string(out))
 	_, v, _ := strings.Cut(s, "version: ")
-	return v
+	return strings.TrimPrefix(v, "nginx/")
 }
 
 func fileExists(p string) bool {

@@ -123,10 +123,16 @@ func upstreamBody(data []byte) any {
 
 // writeJSON validates and forwards a json-mode answer unchanged but for the scrubbed key.
 func (g *Gateway) writeJSON(w http.ResponseWriter, r *http.Request, up *upstreamCall, resp *http.Response, scrub *scrubber, res Result) (Result, error) {
-	data, err := io.ReadAll(io.LimitReader(&progressReader{r: resp.Body, wd: up.watchdog}, g.maxJSONResponse+1))
+	buf := jsonBuffers.Get().(*bytes.Buffer)
+	defer putJSONBuffer(buf)
+	if n := resp.ContentLength; n > 0 && n <= g.maxJSONResponse {
+		buf.Grow(int(n) + 1) // +1: the read that sees EOF needs room
+	}
+	_, err := buf.ReadFrom(io.LimitReader(&progressReader{r: resp.Body, wd: up.watchdog}, g.maxJSONResponse+1))
 	if err != nil {
 		return res, g.transportError(r, up, err)
 	}
+	data := buf.Bytes()
 	if int64(len(data)) > g.maxJSONResponse {
 		return res, upstreamFailed(errors.New("json response above the size limit"))
 	}
@@ -137,7 +143,7 @@ func (g *Gateway) writeJSON(w http.ResponseWriter, r *http.Request, up *upstream
 		res.Status = resp.StatusCode
 		return res, nil
 	}
-	if !json.Valid(data) {
+	if !validJSON(data) {
 		return res, upstreamFailed(errors.New("invalid JSON from upstream"))
 	}
 	data = scrub.Bytes(data)
