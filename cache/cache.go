@@ -147,12 +147,6 @@ func fill[K comparable, V any](s *Store, gen uint64, m func() map[K]V, k K, v V,
 	mm[k] = v
 }
 
-func (s *Store) generation() uint64 {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.gen
-}
-
 // APIKeyByHash serves found keys from memory.
 func (s *Store) APIKeyByHash(ctx context.Context, hash string) (*aiproxy.APIKey, error) {
 	s.mu.RLock()

@@ -6,7 +6,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -181,12 +180,6 @@ func isTimeout(err error) bool {
 }
 
 var errTimedOut = errors.New("upstream timed out")
-
-// drain discards what is left of a small body so the connection can be reused.
-func drain(rc io.ReadCloser) {
-	_, _ = io.CopyN(io.Discard, rc, 64<<10)
-	_ = rc.Close()
-}
 
 // Close releases idle upstream connections.
 func (g *Gateway) Close() {

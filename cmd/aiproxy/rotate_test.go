@@ -21,27 +21,29 @@ import (
 	"github.com/aiproxy/aiproxy/secrets"
 )
 
-func TestRotatingTheMasterKeyUnderTrafficFailsNoRequestOnSQLite(t *testing.T) {
-	t.Parallel()
-	db := filepath.Join(t.TempDir(), "aiproxy.db")
-	rotateUnderTraffic(t, db, func() []byte {
-		// The database file as a backup would copy it, with its WAL and shared-memory files.
-		var dump []byte
-		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
-			b, err := os.ReadFile(db + suffix)
-			if err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-			dump = append(dump, b...)
-		}
-		return dump
-	})
-}
+func TestRotatingTheMasterKeyUnderTrafficFailsNoRequest(t *testing.T) {
+	buildAiproxy(t) // once for both subtests
 
-func TestRotatingTheMasterKeyUnderTrafficFailsNoRequestOnPostgreSQL(t *testing.T) {
-	t.Parallel()
-	dsn := postgres.NewTestDatabase(t) // skips unless AIPROXY_TEST_POSTGRES_DSN is set
-	rotateUnderTraffic(t, dsn, func() []byte { return postgresDump(t, dsn) })
+	t.Run("SQLite", func(t *testing.T) {
+		db := filepath.Join(t.TempDir(), "aiproxy.db")
+		rotateUnderTraffic(t, db, func() []byte {
+			// The database file as a backup would copy it, with its WAL and shared-memory files.
+			var dump []byte
+			for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+				b, err := os.ReadFile(db + suffix)
+				if err != nil && !os.IsNotExist(err) {
+					t.Fatal(err)
+				}
+				dump = append(dump, b...)
+			}
+			return dump
+		})
+	})
+
+	t.Run("PostgreSQL", func(t *testing.T) {
+		dsn := postgres.NewTestDatabase(t) // skips unless AIPROXY_TEST_POSTGRES_DSN is set
+		rotateUnderTraffic(t, dsn, func() []byte { return postgresDump(t, dsn) })
+	})
 }
 
 // writeKeyFile replaces path atomically (write, then rename), the way an operator's
