@@ -33,7 +33,10 @@ type Org struct {
 	Slug        string
 	Name        string
 	CORSOrigins []string // origins allowed to call this org from a browser
-	CreatedAt   time.Time
+	// RateLimitPerMinute caps the org's invokes; 0 means the deployment default applies
+	// (itself 0, unlimited, unless the server is configured otherwise).
+	RateLimitPerMinute int
+	CreatedAt          time.Time
 }
 
 // APIKey is a credential a client presents to the gateway. Only its hash is stored.
@@ -137,7 +140,8 @@ type Store interface {
 	// OrgByID returns ENOTFOUND if no org has that id.
 	OrgByID(ctx context.Context, id int64) (*Org, error)
 	ListOrgs(ctx context.Context) ([]*Org, error)
-	// UpdateOrg saves Name and CORSOrigins. Returns ENOTFOUND if the org is gone.
+	// UpdateOrg saves Name, CORSOrigins and RateLimitPerMinute. Returns ENOTFOUND if the
+	// org is gone.
 	UpdateOrg(ctx context.Context, o *Org) error
 	// DeleteOrg removes the org with its keys, credentials and settings (its audit stays).
 	DeleteOrg(ctx context.Context, id int64) error

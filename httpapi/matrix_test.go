@@ -20,8 +20,8 @@ var matrixCallers = []string{
 
 // orgBSecrets are the bytes of org B that no answer about org A may carry.
 type orgBSecrets struct {
-	slug, name                         string
-	adminPrefix, memberPrefix          string
+	slug, name                          string
+	adminPrefix, memberPrefix           string
 	credFingerprint, credLast4, credKey string
 }
 

@@ -9,14 +9,14 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-const orgColumns = `id, slug, name, cors_origins::text, created_at`
+const orgColumns = `id, slug, name, cors_origins::text, rate_limit_per_minute, created_at`
 
 // CreateOrg stores o and sets its ID and CreatedAt. ECONFLICT if the slug is taken.
 func (s *Store) CreateOrg(ctx context.Context, o *aiproxy.Org) error {
 	created := now()
 	return s.write(ctx, true, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `INSERT INTO orgs (slug, name, cors_origins, created_at) VALUES ($1, $2, $3::jsonb, $4) RETURNING id`,
-			o.Slug, o.Name, encodeStrings(o.CORSOrigins), created).Scan(&o.ID)
+		err := tx.QueryRow(ctx, `INSERT INTO orgs (slug, name, cors_origins, rate_limit_per_minute, created_at) VALUES ($1, $2, $3::jsonb, $4, $5) RETURNING id`,
+			o.Slug, o.Name, encodeStrings(o.CORSOrigins), o.RateLimitPerMinute, created).Scan(&o.ID)
 		if isUniqueViolation(err) {
 			return aiproxy.Errorf(aiproxy.ECONFLICT, "Org slug %q is taken.", o.Slug)
 		} else if err != nil {
@@ -54,11 +54,11 @@ func (s *Store) ListOrgs(ctx context.Context) ([]*aiproxy.Org, error) {
 	return collect(rows, scanOrg)
 }
 
-// UpdateOrg saves Name and CORSOrigins. ENOTFOUND if the org is gone.
+// UpdateOrg saves Name, CORSOrigins and RateLimitPerMinute. ENOTFOUND if the org is gone.
 func (s *Store) UpdateOrg(ctx context.Context, o *aiproxy.Org) error {
 	return s.write(ctx, true, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE orgs SET name = $1, cors_origins = $2::jsonb WHERE id = $3`,
-			o.Name, encodeStrings(o.CORSOrigins), o.ID)
+		tag, err := tx.Exec(ctx, `UPDATE orgs SET name = $1, cors_origins = $2::jsonb, rate_limit_per_minute = $3 WHERE id = $4`,
+			o.Name, encodeStrings(o.CORSOrigins), o.RateLimitPerMinute, o.ID)
 		if err != nil {
 			return fmt.Errorf("update org: %w", err)
 		}
@@ -90,7 +90,7 @@ func scanOrg(row pgx.Row) (*aiproxy.Org, error) {
 		o       aiproxy.Org
 		origins string
 	)
-	if err := row.Scan(&o.ID, &o.Slug, &o.Name, &origins, &o.CreatedAt); err != nil {
+	if err := row.Scan(&o.ID, &o.Slug, &o.Name, &origins, &o.RateLimitPerMinute, &o.CreatedAt); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, err
 		}

@@ -9,14 +9,14 @@ import (
 	"github.com/aiproxy/aiproxy"
 )
 
-const orgColumns = `id, slug, name, cors_origins, created_at`
+const orgColumns = `id, slug, name, cors_origins, rate_limit_per_minute, created_at`
 
 // CreateOrg stores o and sets its ID and CreatedAt. ECONFLICT if the slug is taken.
 func (s *Store) CreateOrg(ctx context.Context, o *aiproxy.Org) error {
 	created := now()
 	return s.write(ctx, true, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `INSERT INTO orgs (slug, name, cors_origins, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
-			o.Slug, o.Name, encodeStrings(o.CORSOrigins), nanos(created)).Scan(&o.ID)
+		err := tx.QueryRowContext(ctx, `INSERT INTO orgs (slug, name, cors_origins, rate_limit_per_minute, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			o.Slug, o.Name, encodeStrings(o.CORSOrigins), o.RateLimitPerMinute, nanos(created)).Scan(&o.ID)
 		if isUniqueViolation(err) {
 			return aiproxy.Errorf(aiproxy.ECONFLICT, "Org slug %q is taken.", o.Slug)
 		} else if err != nil {
@@ -66,11 +66,11 @@ func (s *Store) ListOrgs(ctx context.Context) ([]*aiproxy.Org, error) {
 	return orgs, nil
 }
 
-// UpdateOrg saves Name and CORSOrigins. ENOTFOUND if the org is gone.
+// UpdateOrg saves Name, CORSOrigins and RateLimitPerMinute. ENOTFOUND if the org is gone.
 func (s *Store) UpdateOrg(ctx context.Context, o *aiproxy.Org) error {
 	return s.write(ctx, true, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE orgs SET name = ?, cors_origins = ? WHERE id = ?`,
-			o.Name, encodeStrings(o.CORSOrigins), o.ID)
+		res, err := tx.ExecContext(ctx, `UPDATE orgs SET name = ?, cors_origins = ?, rate_limit_per_minute = ? WHERE id = ?`,
+			o.Name, encodeStrings(o.CORSOrigins), o.RateLimitPerMinute, o.ID)
 		if err != nil {
 			return fmt.Errorf("update org: %w", err)
 		}
@@ -103,7 +103,7 @@ func scanOrg(row scanner) (*aiproxy.Org, error) {
 		origins string
 		created int64
 	)
-	if err := row.Scan(&o.ID, &o.Slug, &o.Name, &origins, &created); err != nil {
+	if err := row.Scan(&o.ID, &o.Slug, &o.Name, &origins, &o.RateLimitPerMinute, &created); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, err
 		}

@@ -23,6 +23,7 @@ func Run(t *testing.T, open func(t *testing.T) aiproxy.Store) {
 	}{
 		{"Orgs", testOrgs},
 		{"UpdateOrg", testUpdateOrg},
+		{"OrgRateLimit", testOrgRateLimit},
 		{"APIKeys", testAPIKeys},
 		{"APIKeyConflicts", testAPIKeyConflicts},
 		{"RevokeAndTouchAPIKeys", testRevokeAndTouch},
@@ -174,6 +175,41 @@ func testUpdateOrg(t *testing.T, s aiproxy.Store) {
 		want.Name, want.CORSOrigins = u.Name, origins
 		wantEqual(t, "org after UpdateOrg", got, &want)
 	}
+}
+
+// testOrgRateLimit: the per-org rate limit is stored at creation, defaults to 0, survives
+// UpdateOrg of the other fields, and reads back the same through every lookup.
+func testOrgRateLimit(t *testing.T, s aiproxy.Store) {
+	ctx := context.Background()
+	limited := &aiproxy.Org{Slug: "limited", Name: "Limited", RateLimitPerMinute: 120}
+	must(t, s.CreateOrg(ctx, limited))
+	plain := newOrg(t, s, "plain")
+	got, err := s.OrgBySlug(ctx, "limited")
+	must(t, err)
+	wantEqual(t, "rate limit after CreateOrg", got.RateLimitPerMinute, 120)
+	got, err = s.OrgByID(ctx, plain.ID)
+	must(t, err)
+	wantEqual(t, "rate limit of an org created without one", got.RateLimitPerMinute, 0)
+
+	for _, n := range []int{1, 1_000_000, 0, 7} {
+		u := *plain
+		u.RateLimitPerMinute = n
+		must(t, s.UpdateOrg(ctx, &u))
+		got, err := s.OrgBySlug(ctx, "plain")
+		must(t, err)
+		wantEqual(t, "org after UpdateOrg", got, &u)
+	}
+	all, err := s.ListOrgs(ctx)
+	must(t, err)
+	wantEqual(t, "ListOrgs rate limits", []int{all[0].RateLimitPerMinute, all[1].RateLimitPerMinute}, []int{120, 7})
+
+	// Changing the origins keeps the limit.
+	u := *limited
+	u.CORSOrigins = []string{"https://limited.example"}
+	must(t, s.UpdateOrg(ctx, &u))
+	got, err = s.OrgByID(ctx, limited.ID)
+	must(t, err)
+	wantEqual(t, "org after updating its origins", got, &u)
 }
 
 func testAPIKeys(t *testing.T, s aiproxy.Store) {

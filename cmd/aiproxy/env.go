@@ -78,6 +78,11 @@ func loadMasterKeys(db, keyFile string) (*keySource, error) {
 			keyFile = os.Getenv("AIPROXY_MASTER_KEY_FILE")
 			explicit = keyFile != ""
 		}
+		if keyFile == "" && isPostgres(db) {
+			// Replicas on one database must share one master key: a key file made up
+			// on the spot by each of them would seal credentials the others cannot open.
+			return nil, usagef("with PostgreSQL, give the master key: AIPROXY_MASTER_KEY, AIPROXY_MASTER_KEY_FILE or --master-key-file (every replica needs the same one)")
+		}
 		if keyFile == "" {
 			keyFile = filepath.Join(dataDir(db), "aiproxy.key")
 		}
