@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -146,5 +147,20 @@ func TestBadArgumentsExitWithStatus2AndOneLineAndWriteNothing(t *testing.T) {
 	}
 	if keys, _ := s.ListAPIKeys(context.Background(), 0); len(keys) != 0 {
 		t.Errorf("bad commands wrote %d operator keys", len(keys))
+	}
+}
+
+func TestPostgreSQLWithoutAMasterKeyIsRefused(t *testing.T) {
+	t.Setenv("AIPROXY_MASTER_KEY", "")
+	t.Setenv("AIPROXY_MASTER_KEY_FILE", "")
+	dir := t.TempDir()
+	t.Chdir(dir)
+	// The database is never reached: the missing key is found first.
+	_, errs, code := cli(t, "postgres://nobody@127.0.0.1:1/none", "", "credential", "set", "heygen", "--platform", "--key", "k")
+	if code != 2 || !strings.Contains(errs, "with PostgreSQL, give the master key") {
+		t.Errorf("exit %d, stderr %q", code, errs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "aiproxy.key")); !os.IsNotExist(err) {
+		t.Errorf("a key file was made up: %v", err)
 	}
 }
