@@ -63,8 +63,13 @@ var forwardedResponseHeaders = []string{
 }
 
 // copyResponseHeaders copies the forwarded headers, scrubbing the credential from values.
+// A header the proxy has already set on dst is its own answer and is kept: the upstream's
+// value of the same name is dropped (the proxy's X-Ratelimit-* when an org limit applies).
 func copyResponseHeaders(dst, src http.Header, s *scrubber) {
 	for _, name := range forwardedResponseHeaders {
+		if _, own := dst[name]; own {
+			continue
+		}
 		for _, v := range src[name] {
 			dst.Add(name, s.String(v))
 		}

@@ -74,7 +74,8 @@ func (s *Server) getOrg(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// PATCH …/orgs/{org}/ (its admins, operators): {"cors_origins": [...]}.
+// PATCH …/orgs/{org}/ (its admins, operators): {"cors_origins": [...]} and, operators
+// only, {"rate_limit_per_minute": N}. Everything is checked before anything changes.
 func (s *Server) patchOrg(w http.ResponseWriter, r *http.Request) error {
 	org, err := s.orgFor(r, true)
 	if err != nil {
@@ -83,28 +84,56 @@ func (s *Server) patchOrg(w http.ResponseWriter, r *http.Request) error {
 	const originsMsg = "Field 'cors_origins' must be a list of origins like https://app.example.com."
 	var body struct {
 		CORSOrigins *[]string `json:"cors_origins"`
+		RateLimit   *int      `json:"rate_limit_per_minute"`
 	}
-	if err := decodeBody(w, r, &body, map[string]string{"cors_origins": originsMsg}); err != nil {
+	if err := decodeBody(w, r, &body, map[string]string{
+		"cors_origins":          originsMsg,
+		"rate_limit_per_minute": tenancy.RateLimitMessage,
+	}); err != nil {
 		return err
 	}
-	if body.CORSOrigins == nil {
+	if body.CORSOrigins == nil && body.RateLimit == nil {
 		return invalid("%s", originsMsg)
 	}
-	origins := make([]string, 0, len(*body.CORSOrigins))
-	seen := map[string]bool{}
-	for _, o := range *body.CORSOrigins {
-		if !seen[o] {
-			seen[o] = true
-			origins = append(origins, o)
+	if body.RateLimit != nil {
+		// The limit guards the platform's provider credits against the org: not the org's
+		// to lift.
+		if err := requireOperator(r); err != nil {
+			return err
+		}
+		if n := *body.RateLimit; n < 0 || n > tenancy.MaxRateLimitPerMinute {
+			return invalid("%s", tenancy.RateLimitMessage)
 		}
 	}
-	if len(origins) > maxCORSOrigins {
-		return invalid("Field 'cors_origins' may list at most %d origins.", maxCORSOrigins)
+	var origins []string
+	if body.CORSOrigins != nil {
+		origins = make([]string, 0, len(*body.CORSOrigins))
+		seen := map[string]bool{}
+		for _, o := range *body.CORSOrigins {
+			if !seen[o] {
+				seen[o] = true
+				origins = append(origins, o)
+			}
+		}
+		if len(origins) > maxCORSOrigins {
+			return invalid("Field 'cors_origins' may list at most %d origins.", maxCORSOrigins)
+		}
 	}
-	if err := s.tenancy.SetCORSOrigins(r.Context(), actor(r), org, origins); err != nil {
-		return err
+	// The origins first: SetCORSOrigins checks them before it writes, and the limit has
+	// been checked above, so a refusal changes nothing. On a copy: the org may be the
+	// cache's, shared with requests in flight.
+	updated := *org
+	if body.CORSOrigins != nil {
+		if err := s.tenancy.SetCORSOrigins(r.Context(), actor(r), &updated, origins); err != nil {
+			return err
+		}
 	}
-	writeJSON(w, http.StatusOK, tenancy.OrgView(org))
+	if body.RateLimit != nil {
+		if err := s.tenancy.SetRateLimit(r.Context(), actor(r), &updated, *body.RateLimit); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, tenancy.OrgView(&updated))
 	return nil
 }
 

@@ -10,7 +10,7 @@ import (
 const (
 	corsAllowMethods  = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 	corsAllowHeaders  = "Authorization, Content-Type, X-Request-Id"
-	corsExposeHeaders = "Content-Type, Content-Length, Content-Disposition, Retry-After, X-Request-Id"
+	corsExposeHeaders = "Content-Type, Content-Length, Content-Disposition, Retry-After, X-Request-Id, X-Ratelimit-Limit, X-Ratelimit-Remaining"
 	corsMaxAge        = "600"
 )
 

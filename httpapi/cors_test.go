@@ -120,7 +120,7 @@ func TestCORSActualResponsesExposeHeadersToAllowedOrigins(t *testing.T) {
 			if got := r.Header.Get("Access-Control-Allow-Origin"); got != origin {
 				t.Errorf("%s %s: Allow-Origin %q, want %q", c.method, c.path, got, origin)
 			}
-			if got := r.Header.Get("Access-Control-Expose-Headers"); got != "Content-Type, Content-Length, Content-Disposition, Retry-After, X-Request-Id" {
+			if got := r.Header.Get("Access-Control-Expose-Headers"); got != "Content-Type, Content-Length, Content-Disposition, Retry-After, X-Request-Id, X-Ratelimit-Limit, X-Ratelimit-Remaining" {
 				t.Errorf("Expose-Headers %q", got)
 			}
 			if !strings.Contains(strings.Join(r.Header.Values("Vary"), ","), "Origin") {

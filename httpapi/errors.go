@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/gateway"
@@ -51,6 +52,20 @@ var (
 	errRouteNotFound    = &detailError{http.StatusNotFound, detailNotFound}
 )
 
+// throttledError is an invoke refused by the org's rate limit: 429 with the text and the
+// Retry-After header Django REST framework's Throttled gives, which clients know. Wait is
+// in whole seconds, rounded up, at least 1.
+type throttledError struct{ Wait int }
+
+func (e *throttledError) Error() string {
+	// DRF: 'Expected available in {wait} second.' / '… seconds.', by ngettext.
+	unit := "seconds"
+	if e.Wait == 1 {
+		unit = "second"
+	}
+	return fmt.Sprintf("Request was throttled. Expected available in %d %s.", e.Wait, unit)
+}
+
 func errMethodNotAllowed(method string) error {
 	return detail(http.StatusMethodNotAllowed, "Method %q not allowed.", method)
 }
@@ -63,6 +78,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) i
 		de  *detailError
 		ue  *gateway.UpstreamError
 		tle *gateway.TooLargeError
+		te  *throttledError
 		ae  *aiproxy.Error
 	)
 	switch {
@@ -80,6 +96,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) i
 		}
 		writeJSON(w, ue.Status, body)
 		return ue.Status
+	case errors.As(err, &te):
+		w.Header().Set("Retry-After", strconv.Itoa(te.Wait))
+		writeJSON(w, http.StatusTooManyRequests, map[string]any{"detail": te.Error()})
+		return http.StatusTooManyRequests
 	case errors.As(err, &tle):
 		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"detail": tle.Error()})
 		return http.StatusRequestEntityTooLarge

@@ -22,6 +22,7 @@ import (
 	"github.com/aiproxy/aiproxy/credentials"
 	"github.com/aiproxy/aiproxy/gateway"
 	"github.com/aiproxy/aiproxy/httpapi"
+	"github.com/aiproxy/aiproxy/ratelimit"
 	"github.com/aiproxy/aiproxy/secrets"
 	"github.com/aiproxy/aiproxy/sqlite"
 	"github.com/aiproxy/aiproxy/tenancy"
@@ -160,7 +161,9 @@ endpoints:
 `
 
 type envOptions struct {
-	maxUpload int64
+	maxUpload        int64
+	limiter          ratelimit.Limiter
+	defaultRateLimit int
 }
 
 func newEnv(t *testing.T, opts ...envOptions) *env {
@@ -200,7 +203,8 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 	logs := &syncBuffer{}
 	api := httpapi.New(httpapi.Config{
 		Store: store, Catalog: cat, Gateway: gw, Vault: vault,
-		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+		Logger:  slog.New(slog.NewJSONHandler(logs, nil)),
+		Limiter: o.limiter, DefaultRateLimit: o.defaultRateLimit,
 	})
 	t.Cleanup(api.Close)
 	srv := httptest.NewServer(api)

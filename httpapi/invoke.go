@@ -14,7 +14,7 @@ func scopeAllows(p *principal, service, action string) bool {
 }
 
 // invoke serves POST …/services/{service}/{action}/: the checks of contract §2 and §9 in
-// order, then the gateway call.
+// order, the org's rate limit, then the gateway call.
 func (s *Server) invoke(w http.ResponseWriter, r *http.Request) error {
 	org, err := s.orgFor(r, false)
 	if err != nil {
@@ -34,6 +34,9 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) error {
 	li.known = true
 	if !scopeAllows(principalFrom(r.Context()), slug, action) {
 		return errForbidden
+	}
+	if err := s.throttle(w, r, org); err != nil {
+		return err
 	}
 	res, err := s.gateway.Invoke(w, r, gateway.Call{
 		Service:   st.svc,

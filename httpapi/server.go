@@ -13,6 +13,7 @@ import (
 	"github.com/aiproxy/aiproxy/catalog"
 	"github.com/aiproxy/aiproxy/credentials"
 	"github.com/aiproxy/aiproxy/gateway"
+	"github.com/aiproxy/aiproxy/ratelimit"
 	"github.com/aiproxy/aiproxy/tenancy"
 )
 
@@ -34,6 +35,11 @@ type Config struct {
 	Extra map[string]http.Handler
 	// Metrics, when set, records every request.
 	Metrics Metrics
+	// Limiter enforces each org's invoke rate limit; nil: no limits at all.
+	Limiter ratelimit.Limiter
+	// DefaultRateLimit is the invokes per minute allowed to an org whose own
+	// RateLimitPerMinute is 0; 0: unlimited.
+	DefaultRateLimit int
 }
 
 // Metrics records requests (implemented by package prom).
@@ -61,6 +67,8 @@ type Server struct {
 	touches *touchBatcher
 	metrics Metrics
 	tenancy *tenancy.Manager // audited changes, for the admin API
+	limiter ratelimit.Limiter
+	defRate int
 }
 
 // New returns a Server. Close it to flush pending key-usage times.
@@ -69,6 +77,7 @@ func New(cfg Config) *Server {
 		store: cfg.Store, catalog: cfg.Catalog, gateway: cfg.Gateway, vault: cfg.Vault,
 		logger: cfg.Logger, prefix: strings.TrimSuffix(cfg.Prefix, "/"), cors: cfg.CORSOrigins,
 		now: cfg.Now, mux: http.NewServeMux(), metrics: cfg.Metrics,
+		limiter: cfg.Limiter, defRate: cfg.DefaultRateLimit,
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()

@@ -228,10 +228,14 @@ func TestNewClientAddresses(t *testing.T) {
 		{"redis.internal", false},
 		{"", false},
 		{"http://redis.internal:6379", false},
+		{"redis://:secret@redis.internal:port/0", false},
 	} {
 		c, err := redislimit.NewClient(tt.addr)
 		if (err == nil) != tt.ok {
 			t.Errorf("NewClient(%q) error = %v, want ok=%v", tt.addr, err, tt.ok)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret") {
+			t.Errorf("NewClient(%q) error repeats the password: %v", tt.addr, err)
 		}
 		if c != nil {
 			c.Close()

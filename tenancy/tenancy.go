@@ -6,6 +6,7 @@ package tenancy
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"time"
 
@@ -94,6 +95,29 @@ func (m *Manager) SetCORSOrigins(ctx context.Context, actor string, o *aiproxy.O
 	}
 	*o = o2
 	return m.audit(ctx, actor, o.ID, "org.update", o.Slug, before, OrgView(o))
+}
+
+// MaxRateLimitPerMinute bounds an org's rate limit (about 16,000 requests a second).
+const MaxRateLimitPerMinute = 1_000_000
+
+// RateLimitMessage is the one sentence for a bad rate limit, from the API or the CLI.
+var RateLimitMessage = fmt.Sprintf("Field 'rate_limit_per_minute' must be an integer from 0 to %d.", MaxRateLimitPerMinute)
+
+// SetRateLimit sets how many invokes per minute the org may make; 0 leaves it to the
+// deployment default. Only operators may call it: the limit protects the platform's
+// provider credits from the org, so the org may not lift it.
+func (m *Manager) SetRateLimit(ctx context.Context, actor string, o *aiproxy.Org, perMinute int) error {
+	if perMinute < 0 || perMinute > MaxRateLimitPerMinute {
+		return aiproxy.Errorf(aiproxy.EINVALID, "%s", RateLimitMessage)
+	}
+	before := OrgView(o)
+	o2 := *o
+	o2.RateLimitPerMinute = perMinute
+	if err := m.Store.UpdateOrg(ctx, &o2); err != nil {
+		return err
+	}
+	*o = o2
+	return m.audit(ctx, actor, o.ID, "org.rate_limit", o.Slug, before, OrgView(o))
 }
 
 // NewKey describes a key to create.

@@ -13,7 +13,8 @@ func OrgView(o *aiproxy.Org) map[string]any {
 	if origins == nil {
 		origins = []string{}
 	}
-	return map[string]any{"slug": o.Slug, "name": o.Name, "cors_origins": origins, "created_at": o.CreatedAt.UTC().Format(time.RFC3339)}
+	return map[string]any{"slug": o.Slug, "name": o.Name, "cors_origins": origins,
+		"rate_limit_per_minute": o.RateLimitPerMinute, "created_at": o.CreatedAt.UTC().Format(time.RFC3339)}
 }
 
 // KeyView is an API key without its secret.

@@ -91,6 +91,32 @@ func runAdmin(ctx context.Context, cmd, sub string, args []string, stdin io.Read
 		fmt.Fprintln(stdout, o.Slug)
 		return nil
 
+	case "org set-rate-limit":
+		perMinute := fs.Int("per-minute", 0, "invokes per minute (0: the deployment default)")
+		pos, err := parse(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) != 1 {
+			return usagef("org set-rate-limit: want exactly one SLUG")
+		}
+		if !wasSet(fs, "per-minute") {
+			return usagef("org set-rate-limit: --per-minute N is required (0: the deployment default)")
+		}
+		if *perMinute < 0 || *perMinute > tenancy.MaxRateLimitPerMinute {
+			return usagef("org set-rate-limit: --per-minute must be from 0 to %d", tenancy.MaxRateLimitPerMinute)
+		}
+		m, done, err := e.manager(ctx, false)
+		if err != nil {
+			return err
+		}
+		defer done()
+		o, err := m.Store.OrgBySlug(ctx, pos[0])
+		if err != nil {
+			return orgError(err, pos[0])
+		}
+		return m.SetRateLimit(ctx, cliActor, o, *perMinute)
+
 	case "key create":
 		org := fs.String("org", "", "org slug")
 		operator := fs.Bool("operator", false, "create an operator key (bound to no org)")

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -53,6 +54,20 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// envInt returns the environment variable as a non-negative integer (0 when unset); any
+// other value is a usage error naming it.
+func envInt(name string) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, usagef("%s=%q: want a non-negative integer", name, v)
+	}
+	return n, nil
 }
 
 // multiFlag collects a repeatable flag.

@@ -16,9 +16,11 @@ const usage = `aiproxy — a multi-tenant gateway to AI media APIs
 
 Usage:
   aiproxy serve [--addr 127.0.0.1:8080] [--db PATH] [--upstream SERVICE=URL]... [--catalog-dir DIR]
+                [--rate-limit-per-minute N] [--redis-addr HOST:PORT]
   aiproxy demo [--addr ADDR] [--data-dir DIR] [--speed X]
   aiproxy sim [--addr ADDR] [--speed X] [--seed N]
   aiproxy org create SLUG [--name NAME]
+  aiproxy org set-rate-limit SLUG --per-minute N   (0: the deployment default)
   aiproxy key create --org SLUG [--role admin|member] [--name NAME]
   aiproxy key create --operator [--name NAME]
   aiproxy key revoke PREFIX

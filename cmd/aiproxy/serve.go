@@ -22,7 +22,11 @@ import (
 	"github.com/aiproxy/aiproxy/httpapi"
 	"github.com/aiproxy/aiproxy/postgres"
 	"github.com/aiproxy/aiproxy/prom"
+	"github.com/aiproxy/aiproxy/ratelimit"
+	"github.com/aiproxy/aiproxy/redislimit"
 	"github.com/aiproxy/aiproxy/secrets"
+	"github.com/aiproxy/aiproxy/tenancy"
+	"github.com/redis/go-redis/v9"
 )
 
 // serverOptions is everything `serve` (and the demo) configure.
@@ -39,6 +43,8 @@ type serverOptions struct {
 	maxBody     int64
 	metricsAddr string
 	pprofAddr   string
+	redisAddr   string // Redis for rate limits shared by replicas; "" keeps them in memory
+	rateLimit   int    // invokes per minute for orgs without their own limit; 0: unlimited
 }
 
 func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -57,12 +63,28 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Int64Var(&o.maxBody, "max-body-bytes", 0, "largest request body accepted (default 5 GiB; JSON envelopes 64 MiB)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", envOr("AIPROXY_METRICS_ADDR", ""), "serve /metrics on this address instead of the main one")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", envOr("AIPROXY_PPROF_ADDR", ""), "serve net/http/pprof on this address (off by default)")
+	fs.StringVar(&o.redisAddr, "redis-addr", envOr("AIPROXY_REDIS_ADDR", ""), "Redis host:port or redis:// URL where replicas share rate limits (default: each process counts in memory)")
+	defRate, err := envInt("AIPROXY_RATE_LIMIT_PER_MINUTE")
+	if err != nil {
+		return err
+	}
+	fs.IntVar(&o.rateLimit, "rate-limit-per-minute", defRate, "invokes per minute for each org without a limit of its own (0: unlimited)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usagef("serve: unexpected argument %q", pos[0])
+	}
+	if o.rateLimit < 0 || o.rateLimit > tenancy.MaxRateLimitPerMinute {
+		return usagef("serve: --rate-limit-per-minute must be from 0 to %d", tenancy.MaxRateLimitPerMinute)
+	}
+	if o.redisAddr != "" {
+		c, err := redislimit.NewClient(o.redisAddr) // checks the address; connects lazily
+		if err != nil {
+			return usagef("serve: --redis-addr: %s", err)
+		}
+		c.Close()
 	}
 	if env := os.Getenv("AIPROXY_UPSTREAMS"); env != "" && len(ups) == 0 {
 		for _, u := range strings.Split(env, ",") {
@@ -110,10 +132,13 @@ type app struct {
 	// stopWatch stops the change listener of the cache.
 	stopWatch func()
 	metrics   *prom.Metrics
+	// closeLimiter closes the rate limiter's Redis connections, if any.
+	closeLimiter func()
 }
 
 func (a *app) Close() {
 	a.api.Close()
+	a.closeLimiter()
 	a.stopWatch()
 	a.store.Close()
 	a.gateway.Close()
@@ -191,14 +216,57 @@ func newApp(ctx context.Context, o serverOptions, logger *slog.Logger) (*app, er
 	if o.metricsAddr == "" {
 		extra["GET /metrics"] = metrics.Handler()
 	}
+	limiter, closeLimiter, err := newLimiter(ctx, o, logger)
+	if err != nil {
+		stopWatch()
+		store.Close()
+		gw.Close()
+		return nil, err
+	}
 	api := httpapi.New(httpapi.Config{
 		Store: store, Catalog: cat, Gateway: gw, Vault: vault, Logger: logger,
 		Prefix: o.prefix, CORSOrigins: cors, Metrics: metrics, Extra: extra,
+		Limiter: limiter, DefaultRateLimit: o.rateLimit,
 	})
 	for svc, u := range upstreams {
 		logger.Info("upstream override", slog.String("service", svc), slog.String("url", u.String()))
 	}
-	return &app{store: store, catalog: cat, vault: vault, api: api, handler: api, prefix: o.prefix, gateway: gw, stopWatch: stopWatch, metrics: metrics}, nil
+	return &app{store: store, catalog: cat, vault: vault, api: api, handler: api, prefix: o.prefix, gateway: gw,
+		stopWatch: stopWatch, metrics: metrics, closeLimiter: closeLimiter}, nil
+}
+
+// newLimiter returns the rate limiter: on Redis when --redis-addr is given, so that every
+// replica draws on one budget per org; otherwise in this process's memory (one replica, or
+// SQLite). A Redis that does not answer at start is a warning, not a failure: requests are
+// then allowed without counting (redislimit fails open) until it answers.
+func newLimiter(ctx context.Context, o serverOptions, logger *slog.Logger) (ratelimit.Limiter, func(), error) {
+	if o.redisAddr == "" {
+		logger.Info("rate limits counted in memory", slog.Int("default_per_minute", o.rateLimit))
+		return ratelimit.NewMemory(nil), func() {}, nil
+	}
+	client, err := redislimit.NewClient(o.redisAddr)
+	if err != nil {
+		return nil, nil, usagef("--redis-addr: %s", err)
+	}
+	redis.SetLogger(redisLog{logger}) // the client's own reports (failed dials), at debug level
+	addr := client.Options().Addr     // never the URL: it may hold a password
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := client.Ping(pctx).Err(); err != nil {
+		logger.Warn("Redis does not answer: rate limits are not enforced until it does",
+			slog.String("redis", addr), slog.String("error", err.Error()))
+	} else {
+		logger.Info("rate limits shared through Redis", slog.String("redis", addr), slog.Int("default_per_minute", o.rateLimit))
+	}
+	return redislimit.New(client, redislimit.Options{Logger: logger}), func() { client.Close() }, nil
+}
+
+// redisLog passes the Redis client's own log lines to the server's log, at debug level:
+// the limiter reports an unreachable Redis itself, once every ten seconds.
+type redisLog struct{ l *slog.Logger }
+
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.l.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
 
 const version = "0.1.0"
