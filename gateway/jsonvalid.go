@@ -135,6 +135,16 @@ func hasLiteral(data []byte, i int, lit string) bool {
 func scanString(data []byte, i int) (int, bool) {
 	i++
 	for i < len(data) {
+		// The common case, a run of plain characters, in a tight loop over a table.
+		for i+4 <= len(data) && plain[data[i]] && plain[data[i+1]] && plain[data[i+2]] && plain[data[i+3]] {
+			i += 4
+		}
+		for i < len(data) && plain[data[i]] {
+			i++
+		}
+		if i >= len(data) {
+			break
+		}
 		c := data[i]
 		switch {
 		case c == '"':
@@ -167,6 +177,15 @@ func scanString(data []byte, i int) (int, bool) {
 	}
 	return i, false
 }
+
+// plain marks the bytes a string may hold as they are: everything but '"', '\\' and
+// control characters.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // scanNumber scans -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? at i.
 func scanNumber(data []byte, i int) (int, bool) {

@@ -49,7 +49,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *speed <= 0 {
 		return usagef("demo: --speed must be positive")
 	}
-	logger, err := newLogger(stderr, *logFormat, "info")
+	logOut := newBufferedLog(stderr)
+	defer logOut.Close()
+	logger, err := newLogger(logOut, *logFormat, "info")
 	if err != nil {
 		return err
 	}

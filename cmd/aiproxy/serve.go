@@ -92,7 +92,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	o.upstreams = ups
-	logger, err := newLogger(stderr, o.logFormat, o.logLevel)
+	logOut := newBufferedLog(stderr)
+	defer logOut.Close()
+	logger, err := newLogger(logOut, o.logFormat, o.logLevel)
 	if err != nil {
 		return err
 	}
