@@ -2,16 +2,13 @@ package main
 
 import (
 	"fmt"
+	"github.com/aiproxy/aiproxy/plot"
 	"image"
 	"image/color"
 	"image/draw"
 	"image/png"
 	"math"
 	"os"
-
-	"golang.org/x/image/font"
-	"golang.org/x/image/font/basicfont"
-	"golang.org/x/image/math/fixed"
 )
 
 // The chart: one panel per action, p50 (solid) and p99 (dashed) latency against the
@@ -96,17 +93,17 @@ func drawPanel(img *image.RGBA, origin image.Point, a action, runs []stats, targ
 	if dHi <= dLo {
 		dHi = dLo + 1
 	}
-	plot := image.Rect(origin.X+marginL, origin.Y+marginT, origin.X+panelW-marginR, origin.Y+panelH-marginB)
+	area := image.Rect(origin.X+marginL, origin.Y+marginT, origin.X+panelW-marginR, origin.Y+panelH-marginB)
 	y := func(v float64) int {
 		f := (math.Log10(v) - dLo) / (dHi - dLo)
-		return plot.Max.Y - int(f*float64(plot.Dy()))
+		return area.Max.Y - int(f*float64(area.Dy()))
 	}
 	n := len(a.Rates)
 	x := func(i int) int {
 		if n == 1 {
-			return plot.Min.X + plot.Dx()/2
+			return area.Min.X + area.Dx()/2
 		}
-		return plot.Min.X + 20 + i*(plot.Dx()-40)/(n-1)
+		return area.Min.X + 20 + i*(area.Dx()-40)/(n-1)
 	}
 	// Grid and y labels at each decade, with fainter lines at 2 and 5.
 	for d := dLo; d <= dHi; d++ {
@@ -116,25 +113,25 @@ func drawPanel(img *image.RGBA, origin image.Point, a action, runs []stats, targ
 				break
 			}
 			yy := y(v)
-			hline(img, plot.Min.X, plot.Max.X, yy, grid)
+			plot.HLine(img, area.Min.X, area.Max.X, yy, grid)
 			label := fmtTick(v)
-			text(img, plot.Min.X-6-textWidth(label), yy+4, label, black)
+			plot.Text(img, area.Min.X-6-plot.TextWidth(label), yy+4, label, black)
 		}
 	}
 	for i, rate := range a.Rates {
 		xx := x(i)
-		vline(img, xx, plot.Min.Y, plot.Max.Y, grid)
+		plot.VLine(img, xx, area.Min.Y, area.Max.Y, grid)
 		label := fmt.Sprint(rate)
-		text(img, xx-textWidth(label)/2, plot.Max.Y+16, label, black)
+		plot.Text(img, xx-plot.TextWidth(label)/2, area.Max.Y+16, label, black)
 	}
 	// Axes.
-	hline(img, plot.Min.X, plot.Max.X, plot.Max.Y, black)
-	vline(img, plot.Min.X, plot.Min.Y, plot.Max.Y, black)
+	plot.HLine(img, area.Min.X, area.Max.X, area.Max.Y, black)
+	plot.VLine(img, area.Min.X, area.Min.Y, area.Max.Y, black)
 	title := a.Label
-	text(img, origin.X+(panelW-textWidth(title))/2, origin.Y+20, title, black)
+	plot.Text(img, origin.X+(panelW-plot.TextWidth(title))/2, origin.Y+20, title, black)
 	xl := "offered rate (requests/s, open loop)"
-	text(img, plot.Min.X+(plot.Dx()-textWidth(xl))/2, plot.Max.Y+38, xl, black)
-	text(img, origin.X+6, origin.Y+36, "latency ms (log)", black)
+	plot.Text(img, area.Min.X+(area.Dx()-plot.TextWidth(xl))/2, area.Max.Y+38, xl, black)
+	plot.Text(img, origin.X+6, origin.Y+36, "latency ms (log)", black)
 	// Lines and points.
 	for _, s := range ss {
 		c := targetColors[s.target]
@@ -145,9 +142,9 @@ func drawPanel(img *image.RGBA, origin image.Point, a action, runs []stats, targ
 				continue
 			}
 			if prev >= 0 {
-				line(img, x(prev), y(s.points[prev]), x(i), y(v), c, s.dashed)
+				plot.Line(img, x(prev), y(s.points[prev]), x(i), y(v), c, s.dashed)
 			}
-			marker(img, x(i), y(v), c, s.dashed)
+			plot.Square(img, x(i), y(v), 3, c, s.dashed)
 			prev = i
 		}
 	}
@@ -157,15 +154,15 @@ func drawLegend(img *image.RGBA, targets []string) {
 	xx := 16
 	for _, t := range targets {
 		c := targetColors[t]
-		line(img, xx, 14, xx+30, 14, c, false)
-		text(img, xx+36, 18, t+" p50", black)
-		xx += 36 + textWidth(t+" p50") + 20
-		line(img, xx, 14, xx+30, 14, c, true)
-		text(img, xx+36, 18, t+" p99", black)
-		xx += 36 + textWidth(t+" p99") + 32
+		plot.Line(img, xx, 14, xx+30, 14, c, false)
+		plot.Text(img, xx+36, 18, t+" p50", black)
+		xx += 36 + plot.TextWidth(t+" p50") + 20
+		plot.Line(img, xx, 14, xx+30, 14, c, true)
+		plot.Text(img, xx+36, 18, t+" p99", black)
+		xx += 36 + plot.TextWidth(t+" p99") + 32
 	}
 	note := "aiproxy via the invoke envelope; floor and nginx inject xi-api-key; direct sends it"
-	text(img, 16, 34, note, color.RGBA{90, 90, 90, 255})
+	plot.Text(img, 16, 34, note, color.RGBA{90, 90, 90, 255})
 }
 
 func fmtTick(v float64) string {
@@ -176,54 +173,4 @@ func fmtTick(v float64) string {
 		return fmt.Sprintf("%.0f", v)
 	}
 	return fmt.Sprintf("%g", v)
-}
-
-func text(img *image.RGBA, x, y int, s string, c color.Color) {
-	d := &font.Drawer{Dst: img, Src: image.NewUniform(c), Face: basicfont.Face7x13, Dot: fixed.P(x, y)}
-	d.DrawString(s)
-}
-
-func textWidth(s string) int { return font.MeasureString(basicfont.Face7x13, s).Round() }
-
-func hline(img *image.RGBA, x0, x1, y int, c color.Color) {
-	for x := x0; x <= x1; x++ {
-		img.Set(x, y, c)
-	}
-}
-
-func vline(img *image.RGBA, x, y0, y1 int, c color.Color) {
-	for y := y0; y <= y1; y++ {
-		img.Set(x, y, c)
-	}
-}
-
-// line draws a 2-pixel line; dashed lines draw 6 pixels of every 10.
-func line(img *image.RGBA, x0, y0, x1, y1 int, c color.Color, dashed bool) {
-	dx, dy := float64(x1-x0), float64(y1-y0)
-	steps := int(math.Max(math.Abs(dx), math.Abs(dy)))
-	if steps == 0 {
-		steps = 1
-	}
-	for i := 0; i <= steps; i++ {
-		if dashed && i%10 >= 6 {
-			continue
-		}
-		x := x0 + int(math.Round(dx*float64(i)/float64(steps)))
-		y := y0 + int(math.Round(dy*float64(i)/float64(steps)))
-		img.Set(x, y, c)
-		img.Set(x+1, y, c)
-		img.Set(x, y+1, c)
-	}
-}
-
-// marker is a filled square for p50, a hollow one for p99.
-func marker(img *image.RGBA, x, y int, c color.Color, hollow bool) {
-	for i := -3; i <= 3; i++ {
-		for j := -3; j <= 3; j++ {
-			if hollow && i > -3 && i < 3 && j > -3 && j < 3 {
-				continue
-			}
-			img.Set(x+i, y+j, c)
-		}
-	}
 }
