@@ -20,7 +20,7 @@ var matrixCallers = []string{
 
 // orgBSecrets are the bytes of org B that no answer about org A may carry.
 type orgBSecrets struct {
-	slug, name                          string
+	slug                                string
 	adminPrefix, memberPrefix           string
 	credFingerprint, credLast4, credKey string
 }
