@@ -6,10 +6,12 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptrace"
 	"net/textproto"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aiproxy/aiproxy/catalog"
@@ -26,7 +28,11 @@ type upstreamCall struct {
 	bodyErrState  firstError
 	watchdogState watchdog
 	scrub         scrubber
+	trace         httptrace.ClientTrace
+	conns         atomic.Int32 // connections the transport used for this call
 }
+
+func (c *upstreamCall) gotConn(httptrace.GotConnInfo) { c.conns.Add(1) }
 
 // prepare validates the envelope against the endpoint, resolves the credential and builds
 // the upstream request. Nothing is sent yet.
@@ -66,6 +72,12 @@ func (g *Gateway) prepare(ctx context.Context, c Call, env *Envelope) (*upstream
 	call.bodyErr = &call.bodyErrState
 	call.watchdog = &call.watchdogState
 	call.watchdog.start(timeout, func() { cancel(errTimedOut) })
+	if ep.RequestMode == catalog.RequestRaw && retryable(ep.HTTPMethod) {
+		// Count the connections the transport uses, for do's retry rule. Set up here, on
+		// the context the request is made with, rather than by copying the request later.
+		call.trace.GotConn = call.gotConn
+		ctx = httptrace.WithClientTrace(ctx, &call.trace)
+	}
 
 	var body io.Reader
 	header := FilterRequestHeaders(env.Headers, c.Service.AuthHeader)

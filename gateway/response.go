@@ -7,10 +7,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptrace"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/aiproxy/aiproxy/catalog"
@@ -51,14 +49,11 @@ func (g *Gateway) do(up *upstreamCall) (*http.Response, error) {
 		return g.transport.RoundTrip(up.req)
 	}
 	// net/http's transport itself resends an idempotent request whose pooled connection
-	// turned out dead: count the connections it used, so that the call goes out twice at
-	// most in all.
-	var conns atomic.Int32
-	req := up.req.WithContext(httptrace.WithClientTrace(up.req.Context(), &httptrace.ClientTrace{
-		GotConn: func(httptrace.GotConnInfo) { conns.Add(1) },
-	}))
+	// turned out dead: prepare counts the connections it used (up.conns), so that the call
+	// goes out twice at most in all.
+	req := up.req
 	resp, err := g.transport.RoundTrip(req)
-	if err == nil || conns.Load() > 1 || req.Context().Err() != nil || isTimeout(err) {
+	if err == nil || up.conns.Load() > 1 || req.Context().Err() != nil || isTimeout(err) {
 		return resp, err
 	}
 	return g.transport.RoundTrip(req.Clone(req.Context()))
