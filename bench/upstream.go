@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -218,10 +219,15 @@ func voiceList(size int) []byte {
 }
 
 // pattern is n bytes of a repeating, non-zero pattern.
+// pattern returns n bytes that look like compressed media: every byte value about equally
+// often, from a fixed seed. (The alphabet over and over, as this once was, made every proxy
+// that inspects bodies stop at a letter of the key every 26 bytes, which real audio never
+// does.)
 func pattern(n int) []byte {
 	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(1, 2))
 	for i := range b {
-		b[i] = byte('a' + i%26)
+		b[i] = byte(r.Uint32())
 	}
 	return b
 }

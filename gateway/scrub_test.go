@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -96,5 +97,23 @@ func BenchmarkScrubVoiceList(b *testing.B) {
 				bytes.Contains(body, []byte(secret))
 			}
 		})
+	}
+}
+
+func BenchmarkScrubAudio(b *testing.B) {
+	audio := make([]byte, 1<<20)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range audio {
+		audio[i] = byte(r.Uint32())
+	}
+	s := makeScrubber("el-bench-key")
+	var out bytes.Buffer
+	w := &scrubWriter{w: &out, s: &s}
+	b.SetBytes(int64(len(audio)))
+	for range b.N {
+		out.Reset()
+		for i := 0; i < len(audio); i += 32 << 10 {
+			w.Write(audio[i : i+32<<10])
+		}
 	}
 }
