@@ -2,115 +2,17 @@ package httpapi_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"testing/fstest"
 	"time"
-
-	"github.com/aiproxy/aiproxy"
-	"github.com/aiproxy/aiproxy/catalog"
-	"github.com/aiproxy/aiproxy/credentials"
-	"github.com/aiproxy/aiproxy/gateway"
-	"github.com/aiproxy/aiproxy/httpapi"
-	"github.com/aiproxy/aiproxy/secrets"
-	"github.com/aiproxy/aiproxy/sqlite"
-	"github.com/aiproxy/aiproxy/tenancy"
 )
-
-// customEnv configures newCustomEnv: the harness's env with its own upstream URL, limits,
-// metrics and master key.
-type customEnv struct {
-	upstreamURL      string // "" means a recording upstream (e.up)
-	maxEnvelopeBytes int64
-	masterKey        []byte // nil means random
-	metrics          httpapi.Metrics
-	extra            map[string]http.Handler
-	logs             io.Writer         // besides e.logs
-	gateway          **gateway.Gateway // when set, receives the env's gateway
-}
-
-// newCustomEnv builds an env like newEnv, with the options above.
-func newCustomEnv(t *testing.T, o customEnv) *env {
-	t.Helper()
-	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "aiproxy.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	base, err := catalog.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := base.Override(fstest.MapFS{"testsvc.yaml": {Data: []byte(testService)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk := o.masterKey
-	if mk == nil {
-		mk = make([]byte, 32)
-		_, _ = rand.Read(mk)
-	}
-	kr, err := secrets.NewKeyring(mk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vault := &credentials.Vault{Store: store, Keyring: kr}
-	var up *upstream
-	target := o.upstreamURL
-	if target == "" {
-		up = newUpstream(t)
-		target = up.URL
-	}
-	u, _ := url.Parse(target)
-	gw := gateway.New(gateway.Config{
-		Upstreams:        map[string]*url.URL{"heygen": u, "elevenlabs": u, "testsvc": u},
-		MaxEnvelopeBytes: o.maxEnvelopeBytes,
-	})
-	t.Cleanup(gw.Close)
-	if o.gateway != nil {
-		*o.gateway = gw
-	}
-	logs := &syncBuffer{}
-	var w io.Writer = logs
-	if o.logs != nil {
-		w = io.MultiWriter(logs, o.logs)
-	}
-	api := httpapi.New(httpapi.Config{
-		Store: store, Catalog: cat, Gateway: gw, Vault: vault,
-		Logger:  slog.New(slog.NewJSONHandler(w, nil)),
-		Metrics: o.metrics, Extra: o.extra,
-	})
-	t.Cleanup(api.Close)
-	srv := httptest.NewServer(api)
-	t.Cleanup(srv.Close)
-	e := &env{t: t, srv: srv, store: store, up: up, logs: logs,
-		mgr: &tenancy.Manager{Store: store, Vault: vault, Catalog: cat}}
-	e.orgA = e.org("org-a")
-	e.orgB = e.org("org-b")
-	e.adminA = e.key(e.orgA, aiproxy.RoleAdmin, nil)
-	e.memberA = e.key(e.orgA, aiproxy.RoleMember, nil)
-	e.adminB = e.key(e.orgB, aiproxy.RoleAdmin, nil)
-	_, e.operator, err = e.mgr.CreateKey(ctx, "test", tenancy.NewKey{Role: aiproxy.RoleOperator})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for svc, k := range map[string]string{"heygen": heygenKey, "elevenlabs": elevenKey, "testsvc": "test-tenant-key-123"} {
-		e.cred(svc, aiproxy.SourceTenant, e.orgA, k)
-	}
-	return e
-}
 
 // faultUpstream is a dedicated upstream server for one fault.
 func faultUpstream(t *testing.T, h http.HandlerFunc) *httptest.Server {
@@ -136,7 +38,7 @@ func TestFaultUpstreamTimeoutIs504(t *testing.T) {
 		}
 		ended <- time.Now()
 	})
-	e := newCustomEnv(t, customEnv{upstreamURL: up.URL})
+	e := newEnv(t, envOptions{upstreamURL: up.URL})
 	for _, c := range [][2]string{{"get-json", `{}`}, {"post-json", `{"path_params": {"item_id": "1"}}`}, {"stream", `{}`}} {
 		start := time.Now()
 		assertBody(t, e.invoke("testsvc", c[0], c[1]), 504, bodyUpstreamTimeout)
@@ -164,7 +66,7 @@ func TestFaultConnectionRefusedIs502(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there any more
-	e := newCustomEnv(t, customEnv{upstreamURL: "http://" + addr})
+	e := newEnv(t, envOptions{upstreamURL: "http://" + addr})
 	for _, action := range []string{"get-json", "download", "stream"} {
 		start := time.Now()
 		assertBody(t, e.invoke("testsvc", action, `{}`), 502, bodyUpstreamFailed)
@@ -198,7 +100,7 @@ func TestFaultResetMidStreamFailsTheClientsReadPromptly(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		hijackAndClose(t, w)
 	})
-	e := newCustomEnv(t, customEnv{upstreamURL: up.URL})
+	e := newEnv(t, envOptions{upstreamURL: up.URL})
 	for _, action := range []string{"stream", "download"} {
 		t.Run(action, func(t *testing.T) {
 			req, _ := http.NewRequest("POST", e.srv.URL+"/api/ai-proxy/orgs/org-a/services/testsvc/"+action+"/", strings.NewReader(`{}`))
@@ -264,7 +166,7 @@ func TestFaultUpstreamStatusesMapToTheContract(t *testing.T) {
 			_, _ = w.Write([]byte(`<html>maintenance</html>`))
 		}
 	})
-	e := newCustomEnv(t, customEnv{upstreamURL: up.URL})
+	e := newEnv(t, envOptions{upstreamURL: up.URL})
 	call := func(fault string) response {
 		return e.invoke("testsvc", "get-json", `{"query": {"fault": "`+fault+`"}}`)
 	}
@@ -384,7 +286,7 @@ func TestFaultClientLeavingAPassthroughDownloadCancelsTheUpstream(t *testing.T) 
 		}
 		cancelled <- time.Duration(time.Now().UnixNano() - left.Load())
 	})
-	e := newCustomEnv(t, customEnv{upstreamURL: up.URL})
+	e := newEnv(t, envOptions{upstreamURL: up.URL})
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "POST", e.srv.URL+"/api/ai-proxy/orgs/org-a/services/testsvc/download/", nil)
 	req.Header.Set("Authorization", "Api-Key "+e.adminA)
@@ -412,7 +314,7 @@ func TestFaultClientLeavingAPassthroughDownloadCancelsTheUpstream(t *testing.T) 
 func TestFaultJSONEnvelopeAboveTheLimitIs413(t *testing.T) {
 	var calls atomic.Int64
 	up := faultUpstream(t, func(w http.ResponseWriter, r *http.Request) { calls.Add(1) })
-	e := newCustomEnv(t, customEnv{upstreamURL: up.URL, maxEnvelopeBytes: 4096})
+	e := newEnv(t, envOptions{upstreamURL: up.URL, maxEnvelopeBytes: 4096})
 	big := `{"body": {"text": "` + strings.Repeat("a", 8192) + `"}}`
 	r := e.invoke("testsvc", "post-json", big)
 	assertBody(t, r, 413, `{"detail": "Request body is larger than the limit of 4096 bytes."}`)
@@ -450,7 +352,7 @@ func TestFaultRetries(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"ok": true}`))
 	})
-	e := newCustomEnv(t, customEnv{upstreamURL: up.URL})
+	e := newEnv(t, envOptions{upstreamURL: up.URL})
 	count := func(key string) int {
 		mu.Lock()
 		defer mu.Unlock()

@@ -160,10 +160,18 @@ endpoints:
   - {slug: two-params, method: GET, path: "/v1/a/{first}/b/{second}", request_mode: raw, response_mode: json}
 `
 
+// envOptions adjust newEnv; the zero value is the usual env.
 type envOptions struct {
 	maxUpload        int64
+	maxEnvelopeBytes int64
 	limiter          ratelimit.Limiter
 	defaultRateLimit int
+	upstreamURL      string // "" means a recording upstream (e.up)
+	masterKey        []byte // nil means random
+	metrics          httpapi.Metrics
+	extra            map[string]http.Handler
+	logs             io.Writer         // besides e.logs
+	gateway          **gateway.Gateway // when set, receives the env's gateway
 }
 
 func newEnv(t *testing.T, opts ...envOptions) *env {
@@ -186,25 +194,42 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mk := make([]byte, 32)
-	_, _ = rand.Read(mk)
+	mk := o.masterKey
+	if mk == nil {
+		mk = make([]byte, 32)
+		_, _ = rand.Read(mk)
+	}
 	kr, err := secrets.NewKeyring(mk)
 	if err != nil {
 		t.Fatal(err)
 	}
 	vault := &credentials.Vault{Store: store, Keyring: kr}
-	up := newUpstream(t)
-	u, _ := url.Parse(up.URL)
+	var up *upstream
+	target := o.upstreamURL
+	if target == "" {
+		up = newUpstream(t)
+		target = up.URL
+	}
+	u, _ := url.Parse(target)
 	gw := gateway.New(gateway.Config{
-		Upstreams:      map[string]*url.URL{"heygen": u, "elevenlabs": u, "testsvc": u},
-		MaxUploadBytes: o.maxUpload,
+		Upstreams:        map[string]*url.URL{"heygen": u, "elevenlabs": u, "testsvc": u},
+		MaxUploadBytes:   o.maxUpload,
+		MaxEnvelopeBytes: o.maxEnvelopeBytes,
 	})
 	t.Cleanup(gw.Close)
+	if o.gateway != nil {
+		*o.gateway = gw
+	}
 	logs := &syncBuffer{}
+	var w io.Writer = logs
+	if o.logs != nil {
+		w = io.MultiWriter(logs, o.logs)
+	}
 	api := httpapi.New(httpapi.Config{
 		Store: store, Catalog: cat, Gateway: gw, Vault: vault,
-		Logger:  slog.New(slog.NewJSONHandler(logs, nil)),
+		Logger:  slog.New(slog.NewJSONHandler(w, nil)),
 		Limiter: o.limiter, DefaultRateLimit: o.defaultRateLimit,
+		Metrics: o.metrics, Extra: o.extra,
 	})
 	t.Cleanup(api.Close)
 	srv := httptest.NewServer(api)

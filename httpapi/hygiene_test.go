@@ -137,7 +137,7 @@ func echoingUpstream(w http.ResponseWriter, r *http.Request) {
 func TestSecretHygiene(t *testing.T) {
 	metrics := prom.New()
 	var gw *gateway.Gateway
-	e := newCustomEnv(t, customEnv{
+	e := newEnv(t, envOptions{
 		masterKey: hygieneMasterKey, metrics: metrics, gateway: &gw,
 		extra: map[string]http.Handler{"GET /metrics": metrics.Handler()},
 	})
