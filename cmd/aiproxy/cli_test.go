@@ -164,3 +164,22 @@ func TestPostgreSQLWithoutAMasterKeyIsRefused(t *testing.T) {
 		t.Errorf("a key file was made up: %v", err)
 	}
 }
+
+func TestMigrateAppliesTheSchemaAndReportsTheVersion(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "fresh.db")
+	out, errs, code := cli(t, db, "", "migrate")
+	if code != 0 || !strings.HasPrefix(out, "migrated; data version ") {
+		t.Fatalf("migrate: exit %d, %q %q", code, out, errs)
+	}
+	s, err := sqlite.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.ListOrgs(context.Background()); err != nil {
+		t.Errorf("the migrated database has no orgs table: %v", err)
+	}
+	if _, _, code := cli(t, db, "", "migrate", "extra"); code != 2 {
+		t.Errorf("migrate with an argument: exit %d, want 2", code)
+	}
+}
