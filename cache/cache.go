@@ -21,19 +21,14 @@ type Store struct {
 	mu       sync.RWMutex
 	gen      uint64 // bumped on every invalidation; a fill from an older generation is dropped
 	version  int64
-	keys     map[string]*aiproxy.APIKey // by hash; only found keys (unknown hashes are not cached)
-	orgs     map[string]orgEntry        // by slug
-	settings map[settingsKey]settingsEntry
-	creds    map[credKey]credEntry
+	keys     map[string]entry[*aiproxy.APIKey] // by hash; only found keys
+	orgs     map[string]entry[*aiproxy.Org]    // by slug
+	settings map[settingsKey]entry[*aiproxy.ServiceSettings]
+	creds    map[credKey]entry[*aiproxy.Credential]
 
 	logger *slog.Logger
 	stop   chan struct{}
 	done   chan struct{}
-}
-
-type orgEntry struct {
-	org *aiproxy.Org
-	err error
 }
 
 type settingsKey struct {
@@ -41,20 +36,10 @@ type settingsKey struct {
 	orgID   int64
 }
 
-type settingsEntry struct {
-	s   *aiproxy.ServiceSettings
-	err error
-}
-
 type credKey struct {
 	service string
 	source  aiproxy.Source
 	orgID   int64
-}
-
-type credEntry struct {
-	c   *aiproxy.Credential
-	err error
 }
 
 // maxNegative bounds how many "not found" answers are remembered per kind, so that lookups
@@ -82,10 +67,10 @@ func New(store aiproxy.Store, poll time.Duration, logger *slog.Logger) *Store {
 
 func (s *Store) reset() {
 	s.gen++
-	s.keys = map[string]*aiproxy.APIKey{}
-	s.orgs = map[string]orgEntry{}
-	s.settings = map[settingsKey]settingsEntry{}
-	s.creds = map[credKey]credEntry{}
+	s.keys = map[string]entry[*aiproxy.APIKey]{}
+	s.orgs = map[string]entry[*aiproxy.Org]{}
+	s.settings = map[settingsKey]entry[*aiproxy.ServiceSettings]{}
+	s.creds = map[credKey]entry[*aiproxy.Credential]{}
 }
 
 // Invalidate drops everything cached.
@@ -133,84 +118,59 @@ func (s *Store) Close() error {
 	return s.Store.Close()
 }
 
-// fill stores v in m under k if no invalidation happened since gen was read.
-func fill[K comparable, V any](s *Store, gen uint64, m func() map[K]V, k K, v V, negative bool) {
+// entry is a cached answer: the value, or the not-found error.
+type entry[V any] struct {
+	v   V
+	err error
+}
+
+// lookup answers from m, or asks the store with load and remembers the answer — a value,
+// or (when negative) its absence, up to maxNegative of them — unless the cache was dropped
+// while load ran. Other errors are never cached.
+func lookup[K comparable, V any](s *Store, m *map[K]entry[V], k K, negative bool, load func() (V, error)) (V, error) {
+	s.mu.RLock()
+	e, ok := (*m)[k]
+	gen := s.gen
+	s.mu.RUnlock()
+	if ok {
+		return e.v, e.err
+	}
+	v, err := load()
+	notFound := aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND
+	if err != nil && !(negative && notFound) {
+		return v, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.gen != gen {
-		return
-	}
-	mm := m()
-	if negative && len(mm) >= maxNegative {
-		return
-	}
-	mm[k] = v
-}
-
-// APIKeyByHash serves found keys from memory.
-func (s *Store) APIKeyByHash(ctx context.Context, hash string) (*aiproxy.APIKey, error) {
-	s.mu.RLock()
-	k, ok := s.keys[hash]
-	gen := s.gen
-	s.mu.RUnlock()
-	if ok {
-		return k, nil
-	}
-	k, err := s.Store.APIKeyByHash(ctx, hash)
-	if err == nil {
-		fill(s, gen, func() map[string]*aiproxy.APIKey { return s.keys }, hash, k, false)
-	}
-	return k, err
-}
-
-// OrgBySlug serves orgs, and their absence, from memory.
-func (s *Store) OrgBySlug(ctx context.Context, slug string) (*aiproxy.Org, error) {
-	s.mu.RLock()
-	e, ok := s.orgs[slug]
-	gen := s.gen
-	s.mu.RUnlock()
-	if ok {
-		return e.org, e.err
-	}
-	o, err := s.Store.OrgBySlug(ctx, slug)
-	if err == nil || aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND {
-		fill(s, gen, func() map[string]orgEntry { return s.orgs }, slug, orgEntry{o, err}, err != nil)
-	}
-	return o, err
-}
-
-// ServiceSettings serves settings, and their absence, from memory.
-func (s *Store) ServiceSettings(ctx context.Context, service string, orgID int64) (*aiproxy.ServiceSettings, error) {
-	k := settingsKey{service, orgID}
-	s.mu.RLock()
-	e, ok := s.settings[k]
-	gen := s.gen
-	s.mu.RUnlock()
-	if ok {
-		return e.s, e.err
-	}
-	v, err := s.Store.ServiceSettings(ctx, service, orgID)
-	if err == nil || aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND {
-		fill(s, gen, func() map[settingsKey]settingsEntry { return s.settings }, k, settingsEntry{v, err}, err != nil)
+	if s.gen == gen && (err == nil || len(*m) < maxNegative) {
+		(*m)[k] = entry[V]{v, err}
 	}
 	return v, err
 }
 
+// APIKeyByHash serves found keys from memory (unknown hashes are not remembered: anyone
+// can make up as many as they like).
+func (s *Store) APIKeyByHash(ctx context.Context, hash string) (*aiproxy.APIKey, error) {
+	return lookup(s, &s.keys, hash, false, func() (*aiproxy.APIKey, error) { return s.Store.APIKeyByHash(ctx, hash) })
+}
+
+// OrgBySlug serves orgs, and their absence, from memory.
+func (s *Store) OrgBySlug(ctx context.Context, slug string) (*aiproxy.Org, error) {
+	return lookup(s, &s.orgs, slug, true, func() (*aiproxy.Org, error) { return s.Store.OrgBySlug(ctx, slug) })
+}
+
+// ServiceSettings serves settings, and their absence, from memory.
+func (s *Store) ServiceSettings(ctx context.Context, service string, orgID int64) (*aiproxy.ServiceSettings, error) {
+	return lookup(s, &s.settings, settingsKey{service, orgID}, true, func() (*aiproxy.ServiceSettings, error) {
+		return s.Store.ServiceSettings(ctx, service, orgID)
+	})
+}
+
 // GetCredential serves sealed credentials, and their absence, from memory.
 func (s *Store) GetCredential(ctx context.Context, service string, source aiproxy.Source, orgID int64) (*aiproxy.Credential, error) {
-	k := credKey{service, source, orgID}
-	s.mu.RLock()
-	e, ok := s.creds[k]
-	gen := s.gen
-	s.mu.RUnlock()
-	if ok {
-		return e.c, e.err
-	}
-	c, err := s.Store.GetCredential(ctx, service, source, orgID)
-	if err == nil || aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND {
-		fill(s, gen, func() map[credKey]credEntry { return s.creds }, k, credEntry{c, err}, err != nil)
-	}
-	return c, err
+	return lookup(s, &s.creds, credKey{service, source, orgID}, true, func() (*aiproxy.Credential, error) {
+		return s.Store.GetCredential(ctx, service, source, orgID)
+	})
 }
 
 // after runs a write and drops the cache, whether or not the write succeeded (a failed
