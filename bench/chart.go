@@ -5,10 +5,7 @@ import (
 	"github.com/aiproxy/aiproxy/plot"
 	"image"
 	"image/color"
-	"image/draw"
-	"image/png"
 	"math"
-	"os"
 )
 
 // The chart: one panel per action, p50 (solid) and p99 (dashed) latency against the
@@ -22,7 +19,6 @@ var targetColors = map[string]color.RGBA{
 }
 
 var (
-	white = color.RGBA{255, 255, 255, 255}
 	black = color.RGBA{0, 0, 0, 255}
 	grid  = color.RGBA{225, 225, 225, 255}
 )
@@ -45,21 +41,12 @@ type series struct {
 
 // drawChart renders the open-loop runs of actions into a PNG at path.
 func drawChart(path string, actions []action, runs []stats, targets []string) error {
-	img := image.NewRGBA(image.Rect(0, 0, panelW*len(actions), panelH+legendH))
-	draw.Draw(img, img.Bounds(), image.NewUniform(white), image.Point{}, draw.Src)
+	img := plot.Canvas(panelW*len(actions), panelH+legendH)
 	for i, a := range actions {
 		drawPanel(img, image.Pt(i*panelW, legendH), a, runs, targets)
 	}
 	drawLegend(img, targets)
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := png.Encode(f, img); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return plot.SavePNG(path, img)
 }
 
 func drawPanel(img *image.RGBA, origin image.Point, a action, runs []stats, targets []string) {

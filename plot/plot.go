@@ -6,7 +6,10 @@ package plot
 import (
 	"image"
 	"image/color"
+	"image/draw"
+	"image/png"
 	"math"
+	"os"
 
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
@@ -65,4 +68,24 @@ func Square(img *image.RGBA, x, y, half int, c color.Color, hollow bool) {
 			img.Set(x+i, y+j, c)
 		}
 	}
+}
+
+// Canvas returns a w×h image painted white.
+func Canvas(w, h int) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	draw.Draw(img, img.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
+	return img
+}
+
+// SavePNG writes img to path as a PNG.
+func SavePNG(path string, img image.Image) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := png.Encode(f, img); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

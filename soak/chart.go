@@ -5,10 +5,7 @@ import (
 	"github.com/aiproxy/aiproxy/plot"
 	"image"
 	"image/color"
-	"image/draw"
-	"image/png"
 	"math"
-	"os"
 	"time"
 )
 
@@ -23,7 +20,6 @@ const (
 )
 
 var (
-	white   = color.RGBA{255, 255, 255, 255}
 	black   = color.RGBA{0, 0, 0, 255}
 	gridCol = color.RGBA{225, 225, 225, 255}
 	grey    = color.RGBA{170, 170, 170, 255}
@@ -32,21 +28,12 @@ var (
 
 func drawChart(path string, samples []sample, d time.Duration) error {
 	ms := metrics(options{})
-	img := image.NewRGBA(image.Rect(0, 0, chartW, titleH+panelH*len(ms)))
-	draw.Draw(img, img.Bounds(), image.NewUniform(white), image.Point{}, draw.Src)
+	img := plot.Canvas(chartW, titleH+panelH*len(ms))
 	plot.Text(img, marginL, 22, fmt.Sprintf("aiproxy soak, %v: server resources (coloured) and requests served (grey) over time", d), black)
 	for i, m := range ms {
 		drawPanel(img, image.Pt(0, titleH+i*panelH), m, samples, colors[i%len(colors)])
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := png.Encode(f, img); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return plot.SavePNG(path, img)
 }
 
 func drawPanel(img *image.RGBA, o image.Point, m metric, samples []sample, c color.RGBA) {
