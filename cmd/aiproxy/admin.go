@@ -11,10 +11,10 @@ import (
 	"strings"
 
 	"github.com/aiproxy/aiproxy"
-	"github.com/aiproxy/aiproxy/catalog"
-	"github.com/aiproxy/aiproxy/credentials"
-	"github.com/aiproxy/aiproxy/secrets"
-	"github.com/aiproxy/aiproxy/tenancy"
+	"github.com/aiproxy/aiproxy/internal/catalog"
+	"github.com/aiproxy/aiproxy/internal/masterkeys"
+	"github.com/aiproxy/aiproxy/internal/providerkeys"
+	"github.com/aiproxy/aiproxy/internal/tenancy"
 )
 
 // cliActor is who the audit trail says made a change from the command line.
@@ -40,7 +40,7 @@ func (e *adminEnv) manager(ctx context.Context, needKeys bool) (*tenancy.Manager
 	if err != nil {
 		return nil, nil, err
 	}
-	var kr *secrets.Keyring
+	var kr *masterkeys.Keyring
 	if needKeys {
 		ks, err := loadMasterKeys(e.db, e.keyFile)
 		if err != nil {
@@ -57,7 +57,7 @@ func (e *adminEnv) manager(ctx context.Context, needKeys bool) (*tenancy.Manager
 	if err != nil {
 		return nil, nil, err
 	}
-	m := &tenancy.Manager{Store: store, Catalog: cat, Vault: &credentials.Vault{Store: store, Keyring: kr}}
+	m := &tenancy.Manager{Store: store, Catalog: cat, Vault: &providerkeys.Vault{Store: store, Keyring: kr}}
 	return m, func() { store.Close() }, nil
 }
 

@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/aiproxy/aiproxy"
-	"github.com/aiproxy/aiproxy/auth"
-	"github.com/aiproxy/aiproxy/sqlite"
+	"github.com/aiproxy/aiproxy/internal/apikeys"
+	"github.com/aiproxy/aiproxy/internal/sqlite"
 )
 
 // cli runs one command line against db and returns stdout, stderr and the exit status.
@@ -59,11 +59,11 @@ func TestCommandLineManagesOrgsKeysCredentialsPoliciesAndServices(t *testing.T) 
 	if err != nil || org.Name != "Acme Inc" {
 		t.Fatalf("org: %+v %v", org, err)
 	}
-	k, err := s.APIKeyByHash(ctx, auth.Hash(key))
+	k, err := s.APIKeyByHash(ctx, apikeys.Hash(key))
 	if err != nil || k.Role != aiproxy.RoleMember || k.Name != "app" || k.OrgID != org.ID {
 		t.Errorf("key: %+v %v", k, err)
 	}
-	if k, err := s.APIKeyByHash(ctx, auth.Hash(op)); err != nil || k.RevokedAt == nil || k.Role != aiproxy.RoleOperator {
+	if k, err := s.APIKeyByHash(ctx, apikeys.Hash(op)); err != nil || k.RevokedAt == nil || k.Role != aiproxy.RoleOperator {
 		t.Errorf("operator key not revoked: %+v %v", k, err)
 	}
 	c, err := s.GetCredential(ctx, "heygen", aiproxy.SourceTenant, org.ID)

@@ -14,10 +14,10 @@ import (
 	"strings"
 
 	"github.com/aiproxy/aiproxy"
-	"github.com/aiproxy/aiproxy/auth"
-	"github.com/aiproxy/aiproxy/sim"
-	"github.com/aiproxy/aiproxy/sim/simcore"
-	"github.com/aiproxy/aiproxy/tenancy"
+	"github.com/aiproxy/aiproxy/internal/apikeys"
+	"github.com/aiproxy/aiproxy/internal/sim"
+	"github.com/aiproxy/aiproxy/internal/sim/simcore"
+	"github.com/aiproxy/aiproxy/internal/tenancy"
 )
 
 // The demo's org and the provider keys it gives the simulators. They are not secrets: the
@@ -116,7 +116,7 @@ func demoSetup(ctx context.Context, a *app, dir string) (string, error) {
 	path := filepath.Join(dir, demoKeyFile)
 	if b, err := os.ReadFile(path); err == nil {
 		key := strings.TrimSpace(string(b))
-		if k, err := a.store.APIKeyByHash(ctx, auth.Hash(key)); err == nil && k.Active(timeNow()) {
+		if k, err := a.store.APIKeyByHash(ctx, apikeys.Hash(key)); err == nil && k.Active(timeNow()) {
 			return key, nil
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aiproxy/aiproxy/sim/media"
+	"github.com/aiproxy/aiproxy/internal/sim/media"
 )
 
 const rachel = "21m00Tcm4TlvDq8ikWAM" // a premade ElevenLabs voice

@@ -32,12 +32,12 @@ import (
 	"time"
 
 	"github.com/aiproxy/aiproxy"
-	"github.com/aiproxy/aiproxy/catalog"
-	"github.com/aiproxy/aiproxy/httpapi"
-	"github.com/aiproxy/aiproxy/secrets"
-	"github.com/aiproxy/aiproxy/sim"
-	"github.com/aiproxy/aiproxy/sim/simcore"
-	"github.com/aiproxy/aiproxy/tenancy"
+	"github.com/aiproxy/aiproxy/internal/catalog"
+	"github.com/aiproxy/aiproxy/internal/httpapi"
+	"github.com/aiproxy/aiproxy/internal/masterkeys"
+	"github.com/aiproxy/aiproxy/internal/sim"
+	"github.com/aiproxy/aiproxy/internal/sim/simcore"
+	"github.com/aiproxy/aiproxy/internal/tenancy"
 )
 
 // The tenant credentials the e2e org stores: distinctive, so a leak is easy to find.
@@ -137,7 +137,7 @@ func newE2E(t *testing.T, speed float64) *e2eEnv {
 
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "master.key")
-	if _, err := secrets.CreateKeyFile(keyFile); err != nil {
+	if _, err := masterkeys.CreateKeyFile(keyFile); err != nil {
 		t.Fatal(err)
 	}
 	a, err := newApp(ctx, serverOptions{

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aiproxy/aiproxy/sim/media"
+	"github.com/aiproxy/aiproxy/internal/sim/media"
 )
 
 // seedGenerateBody is the request body of the seed's generate-video example (heygen.md),

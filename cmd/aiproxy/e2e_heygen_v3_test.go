@@ -6,7 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/aiproxy/aiproxy/sim/media"
+	"github.com/aiproxy/aiproxy/internal/sim/media"
 )
 
 // pollV3Video polls v3-get-video until the video is completed or failed.

@@ -11,9 +11,9 @@ import (
 	"strings"
 
 	"github.com/aiproxy/aiproxy"
-	"github.com/aiproxy/aiproxy/postgres"
-	"github.com/aiproxy/aiproxy/secrets"
-	"github.com/aiproxy/aiproxy/sqlite"
+	"github.com/aiproxy/aiproxy/internal/masterkeys"
+	"github.com/aiproxy/aiproxy/internal/postgres"
+	"github.com/aiproxy/aiproxy/internal/sqlite"
 )
 
 const defaultDB = "./aiproxy.db"
@@ -67,7 +67,7 @@ type keySource struct {
 func loadMasterKeys(db, keyFile string) (*keySource, error) {
 	ks := &keySource{}
 	if v := os.Getenv("AIPROXY_MASTER_KEY"); v != "" {
-		k, err := secrets.ParseKey(v)
+		k, err := masterkeys.ParseKey(v)
 		if err != nil {
 			return nil, fmt.Errorf("AIPROXY_MASTER_KEY: %w", err)
 		}
@@ -86,12 +86,12 @@ func loadMasterKeys(db, keyFile string) (*keySource, error) {
 		if keyFile == "" {
 			keyFile = filepath.Join(dataDir(db), "aiproxy.key")
 		}
-		keys, err := secrets.ReadKeyFile(keyFile)
+		keys, err := masterkeys.ReadKeyFile(keyFile)
 		switch {
 		case err == nil:
 			ks.keys = keys
 		case errors.Is(err, fs.ErrNotExist) && !explicit:
-			k, err := secrets.CreateKeyFile(keyFile)
+			k, err := masterkeys.CreateKeyFile(keyFile)
 			if err != nil {
 				return nil, fmt.Errorf("create master key file: %w", err)
 			}
@@ -102,7 +102,7 @@ func loadMasterKeys(db, keyFile string) (*keySource, error) {
 		ks.where = keyFile
 	}
 	for _, v := range strings.FieldsFunc(os.Getenv("AIPROXY_PREVIOUS_MASTER_KEYS"), func(r rune) bool { return r == ',' || r == ' ' }) {
-		k, err := secrets.ParseKey(v)
+		k, err := masterkeys.ParseKey(v)
 		if err != nil {
 			return nil, fmt.Errorf("AIPROXY_PREVIOUS_MASTER_KEYS: %w", err)
 		}
@@ -111,8 +111,8 @@ func loadMasterKeys(db, keyFile string) (*keySource, error) {
 	return ks, nil
 }
 
-func (ks *keySource) keyring() (*secrets.Keyring, error) {
-	return secrets.NewKeyring(ks.keys[0], ks.keys[1:]...)
+func (ks *keySource) keyring() (*masterkeys.Keyring, error) {
+	return masterkeys.NewKeyring(ks.keys[0], ks.keys[1:]...)
 }
 
 func (ks *keySource) log(logger *slog.Logger) {

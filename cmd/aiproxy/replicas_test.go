@@ -31,9 +31,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/aiproxy/aiproxy/postgres"
-	"github.com/aiproxy/aiproxy/sim"
-	"github.com/aiproxy/aiproxy/sim/simcore"
+	"github.com/aiproxy/aiproxy/internal/postgres/pgtest"
+	"github.com/aiproxy/aiproxy/internal/sim"
+	"github.com/aiproxy/aiproxy/internal/sim/simcore"
 )
 
 // ---- the binary ----
@@ -403,7 +403,7 @@ func TestReplicasSeeEveryChangeWithinOneSecond(t *testing.T) {
 	buildAiproxy(t) // once for both subtests
 
 	t.Run("PostgreSQL", func(t *testing.T) {
-		dsn := postgres.NewTestDatabase(t) // skips unless AIPROXY_TEST_POSTGRES_DSN is set
+		dsn := pgtest.NewTestDatabase(t) // skips unless AIPROXY_TEST_POSTGRES_DSN is set
 		p := newReplicaPair(t, dsn)
 		p.run()
 		if t.Failed() {

@@ -6,7 +6,7 @@ import (
 	"io"
 
 	"github.com/aiproxy/aiproxy"
-	"github.com/aiproxy/aiproxy/secrets"
+	"github.com/aiproxy/aiproxy/internal/masterkeys"
 )
 
 // rotateSecrets re-wraps every credential's data key with the new master key. Ciphertexts
@@ -14,7 +14,7 @@ import (
 // written meanwhile by a server is left as it is, so servers holding both keys keep serving
 // throughout. Afterwards the old key is no longer needed.
 func rotateSecrets(ctx context.Context, e *adminEnv, newKeyFile string, stdout io.Writer) error {
-	newKeys, err := secrets.ReadKeyFile(newKeyFile)
+	newKeys, err := masterkeys.ReadKeyFile(newKeyFile)
 	if err != nil {
 		return fmt.Errorf("new master key: %w", err)
 	}
@@ -22,7 +22,7 @@ func rotateSecrets(ctx context.Context, e *adminEnv, newKeyFile string, stdout i
 	if err != nil {
 		return err
 	}
-	kr, err := secrets.NewKeyring(newKeys[0], old.keys...)
+	kr, err := masterkeys.NewKeyring(newKeys[0], old.keys...)
 	if err != nil {
 		return err
 	}
@@ -39,7 +39,7 @@ func rotateSecrets(ctx context.Context, e *adminEnv, newKeyFile string, stdout i
 	for _, c := range creds {
 		for attempt := 0; c.Sealed.KEKID != kr.PrimaryID(); attempt++ {
 			oldID := c.Sealed.KEKID
-			sealed, err := kr.Rewrap(c.Sealed, secrets.AAD(c.OrgID, c.Service, c.Source))
+			sealed, err := kr.Rewrap(c.Sealed, masterkeys.AAD(c.OrgID, c.Service, c.Source))
 			if err != nil {
 				return fmt.Errorf("credential %s/%s of org %d: %w", c.Service, c.Source, c.OrgID, err)
 			}

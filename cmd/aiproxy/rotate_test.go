@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aiproxy/aiproxy/postgres"
-	"github.com/aiproxy/aiproxy/secrets"
+	"github.com/aiproxy/aiproxy/internal/masterkeys"
+	"github.com/aiproxy/aiproxy/internal/postgres/pgtest"
 )
 
 func TestRotatingTheMasterKeyUnderTrafficFailsNoRequest(t *testing.T) {
@@ -41,7 +41,7 @@ func TestRotatingTheMasterKeyUnderTrafficFailsNoRequest(t *testing.T) {
 	})
 
 	t.Run("PostgreSQL", func(t *testing.T) {
-		dsn := postgres.NewTestDatabase(t) // skips unless AIPROXY_TEST_POSTGRES_DSN is set
+		dsn := pgtest.NewTestDatabase(t) // skips unless AIPROXY_TEST_POSTGRES_DSN is set
 		rotateUnderTraffic(t, dsn, func() []byte { return postgresDump(t, dsn) })
 	})
 }
@@ -61,11 +61,11 @@ func writeKeyFile(t *testing.T, path string, keys ...string) {
 
 func keyIDOf(t *testing.T, hexKey string) string {
 	t.Helper()
-	k, err := secrets.ParseKey(hexKey)
+	k, err := masterkeys.ParseKey(hexKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return secrets.KeyID(k)
+	return masterkeys.KeyID(k)
 }
 
 // traffic invokes JSON actions continuously from a few clients and counts the answers.

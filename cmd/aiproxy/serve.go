@@ -15,17 +15,17 @@ import (
 	"time"
 
 	"github.com/aiproxy/aiproxy"
-	"github.com/aiproxy/aiproxy/cache"
-	"github.com/aiproxy/aiproxy/catalog"
-	"github.com/aiproxy/aiproxy/credentials"
-	"github.com/aiproxy/aiproxy/gateway"
-	"github.com/aiproxy/aiproxy/httpapi"
-	"github.com/aiproxy/aiproxy/postgres"
-	"github.com/aiproxy/aiproxy/prom"
-	"github.com/aiproxy/aiproxy/ratelimit"
-	"github.com/aiproxy/aiproxy/redislimit"
-	"github.com/aiproxy/aiproxy/secrets"
-	"github.com/aiproxy/aiproxy/tenancy"
+	"github.com/aiproxy/aiproxy/internal/cache"
+	"github.com/aiproxy/aiproxy/internal/catalog"
+	"github.com/aiproxy/aiproxy/internal/gateway"
+	"github.com/aiproxy/aiproxy/internal/httpapi"
+	"github.com/aiproxy/aiproxy/internal/masterkeys"
+	"github.com/aiproxy/aiproxy/internal/postgres"
+	"github.com/aiproxy/aiproxy/internal/prom"
+	"github.com/aiproxy/aiproxy/internal/providerkeys"
+	"github.com/aiproxy/aiproxy/internal/ratelimit"
+	"github.com/aiproxy/aiproxy/internal/redislimit"
+	"github.com/aiproxy/aiproxy/internal/tenancy"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -126,7 +126,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 type app struct {
 	store   *cache.Store
 	catalog *catalog.Catalog
-	vault   *credentials.Vault
+	vault   *providerkeys.Vault
 	api     *httpapi.Server
 	handler http.Handler
 	prefix  string
@@ -193,7 +193,7 @@ func newApp(ctx context.Context, o serverOptions, logger *slog.Logger) (*app, er
 		return nil, err
 	}
 	store, stopWatch := cacheStore(db, logger)
-	vault := &credentials.Vault{Store: store, Keyring: kr, Reload: func() (*secrets.Keyring, error) {
+	vault := &providerkeys.Vault{Store: store, Keyring: kr, Reload: func() (*masterkeys.Keyring, error) {
 		ks, err := loadMasterKeys(o.db, o.keyFile)
 		if err != nil {
 			return nil, err

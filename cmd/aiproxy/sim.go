@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/aiproxy/aiproxy/sim"
-	"github.com/aiproxy/aiproxy/sim/simcore"
+	"github.com/aiproxy/aiproxy/internal/sim"
+	"github.com/aiproxy/aiproxy/internal/sim/simcore"
 	"io"
 )
 

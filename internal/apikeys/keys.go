@@ -1,0 +1,100 @@
+// Package auth makes and checks the API keys clients present: generation with 256 bits of
+// randomness, storage as a hash beside a short visible prefix, the Authorization header's
+// schemes, and scope patterns.
+package apikeys
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"path"
+	"strings"
+)
+
+// keyPrefix marks our keys so that secret scanners and people recognise them.
+const keyPrefix = "aip_"
+
+// prefixLen is how many characters of a key are stored in clear to identify it.
+const prefixLen = len(keyPrefix) + 8
+
+// NewKey returns a new key (256 random bits, URL-safe), its visible prefix and its hash.
+func NewKey() (key, prefix, hash string, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", "", err
+	}
+	key = keyPrefix + base64.RawURLEncoding.EncodeToString(b)
+	return key, key[:prefixLen], Hash(key), nil
+}
+
+// Hash is how keys are stored: hex SHA-256. Keys carry 256 bits of entropy, so a fast hash
+// is safe here (no dictionary to attack) and keeps authentication cheap.
+func Hash(key string) string {
+	h := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(h[:])
+}
+
+// schemes are the Authorization schemes clients use (contract §2), lower-cased.
+var schemes = []string{"api-key", "api-token", "token", "bearer"}
+
+// ParseAuthorization returns the key in an Authorization header value "<scheme> <key>",
+// the scheme matched case-insensitively. ok is false when the header is empty or its scheme
+// is not one of ours.
+func ParseAuthorization(h string) (key string, ok bool) {
+	scheme, rest, found := strings.Cut(strings.TrimSpace(h), " ")
+	if !found {
+		return "", false
+	}
+	for _, s := range schemes {
+		if strings.EqualFold(scheme, s) {
+			return strings.TrimSpace(rest), true
+		}
+	}
+	return "", false
+}
+
+// ScopeAllows reports whether scopes permit service:action. No scopes means everything.
+// A pattern is "service:action" where each side may use shell wildcards ("heygen:*",
+// "elevenlabs:tts*").
+func ScopeAllows(scopes []string, service, action string) bool {
+	if len(scopes) == 0 {
+		return true
+	}
+	target := service + ":" + action
+	for _, p := range scopes {
+		if ok, _ := path.Match(p, target); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// ValidScope reports whether p is a well-formed scope pattern.
+func ValidScope(p string) bool {
+	svc, act, ok := strings.Cut(p, ":")
+	if !ok || svc == "" || act == "" || strings.Contains(act, ":") {
+		return false
+	}
+	_, err := path.Match(p, "")
+	return err == nil
+}
+
+// ScopesWithin reports whether every pattern of sub is allowed by parent: each pattern of sub
+// must be matched by a pattern of parent treating sub's pattern text literally. That is exact
+// for the usual cases ("heygen:list-*" within "heygen:*") and conservative otherwise.
+func ScopesWithin(sub, parent []string) bool {
+	if len(parent) == 0 {
+		return true
+	}
+	if len(sub) == 0 {
+		return false
+	}
+	for _, s := range sub {
+		svc, act, _ := strings.Cut(s, ":")
+		if !ScopeAllows(parent, svc, act) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,189 @@
+// Package gateway performs one invoke: it turns a client's envelope into the upstream call
+// that a catalog endpoint describes, injects the provider key, and streams the upstream's
+// answer back under the contract's rules. It knows nothing of orgs, keys or storage.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aiproxy/aiproxy/internal/catalog"
+)
+
+// Defaults for Config's zero values.
+const (
+	DefaultMaxEnvelopeBytes = 64 << 20 // a JSON envelope is read whole (it may carry base64 files)
+	DefaultMaxUploadBytes   = 5 << 30  // a multipart envelope streams; this bounds its total size
+	DefaultMaxJSONResponse  = 64 << 20 // a json-mode response is validated whole
+	upstreamBodyLimit       = 8 << 10  // upstream_body in errors (contract §8)
+)
+
+// Gateway performs invokes. Its zero value is not usable: use New.
+type Gateway struct {
+	transport        http.RoundTripper
+	upstreams        map[string]*url.URL
+	maxEnvelopeBytes int64
+	maxUploadBytes   int64
+	maxJSONResponse  int64
+	userAgent        string
+	bases            sync.Map // catalog base URL → *url.URL
+}
+
+// Config configures a Gateway.
+type Config struct {
+	// Upstreams points every endpoint of a service (by slug), whatever its host, at another
+	// base URL: a simulator or a mirror.
+	Upstreams        map[string]*url.URL
+	MaxEnvelopeBytes int64
+	MaxUploadBytes   int64
+	MaxJSONResponse  int64
+	// Transport is the upstream transport; nil means a tuned clone of the default.
+	Transport http.RoundTripper
+	UserAgent string
+}
+
+// New returns a Gateway.
+func New(cfg Config) *Gateway {
+	g := &Gateway{
+		upstreams:        cfg.Upstreams,
+		maxEnvelopeBytes: orDefault(cfg.MaxEnvelopeBytes, DefaultMaxEnvelopeBytes),
+		maxUploadBytes:   orDefault(cfg.MaxUploadBytes, DefaultMaxUploadBytes),
+		maxJSONResponse:  orDefault(cfg.MaxJSONResponse, DefaultMaxJSONResponse),
+		userAgent:        cfg.UserAgent,
+	}
+	if g.userAgent == "" {
+		g.userAgent = "aiproxy"
+	}
+	rt := cfg.Transport
+	if rt == nil {
+		rt = NewTransport()
+	}
+	// The transport is used directly, not through an http.Client: a gateway never follows
+	// a redirect (the provider key would go wherever the upstream points), so the client's
+	// redirect machinery — and the header copies it makes on every call — has nothing to do.
+	g.transport = rt
+	return g
+}
+
+// NewTransport returns the upstream transport: keep-alive pools sized for a gateway, and
+// no overall client timeout (each call sets its own deadlines).
+func NewTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 256
+	t.IdleConnTimeout = 90 * time.Second
+	t.ResponseHeaderTimeout = 0
+	t.ExpectContinueTimeout = 0
+	return t
+}
+
+func orDefault(v, d int64) int64 {
+	if v > 0 {
+		return v
+	}
+	return d
+}
+
+// MaxEnvelopeBytes is the limit on a JSON envelope.
+func (g *Gateway) MaxEnvelopeBytes() int64 { return g.maxEnvelopeBytes }
+
+// MaxUploadBytes is the limit on a whole request body.
+func (g *Gateway) MaxUploadBytes() int64 { return g.maxUploadBytes }
+
+// CredentialFunc resolves the provider key. It is called after the envelope and path are
+// known to be valid, right before the upstream call.
+type CredentialFunc func(ctx context.Context) (string, error)
+
+// Call is one invoke.
+type Call struct {
+	Service    *catalog.Service
+	Endpoint   *catalog.Endpoint
+	RequestID  string
+	Credential CredentialFunc
+}
+
+// Result describes a finished invoke, for the request log and metrics.
+type Result struct {
+	Status         int   // what the client got; 0 if it left before any answer
+	UpstreamStatus int   // 0 if there was no upstream answer
+	BytesOut       int64 // body bytes written to the client
+}
+
+// Invoke reads the envelope from r and performs the call. Errors that happen before
+// anything is written (bad envelope: *aiproxy.Error; too large: *TooLargeError; upstream
+// failure: *UpstreamError; credential errors as returned) are returned for the HTTP layer
+// to render; once the response has started, a failure aborts the connection instead, so
+// the client sees a truncated body rather than a false success.
+func (g *Gateway) Invoke(w http.ResponseWriter, r *http.Request, c Call) (Result, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, g.maxUploadBytes)
+	env, err := ReadEnvelope(r, g.maxEnvelopeBytes)
+	if err != nil {
+		return Result{}, err
+	}
+	up, err := g.prepare(r.Context(), c, env)
+	if err != nil {
+		return Result{}, err
+	}
+	return g.roundTrip(w, r, c, up)
+}
+
+// upstreamURL builds the URL of the upstream call: the endpoint's real base, or the
+// deployment's override for the service, then the rendered path and the query.
+func (g *Gateway) upstreamURL(c Call, escapedPath string, q url.Values) (*url.URL, error) {
+	base := g.upstreams[c.Service.Slug]
+	if base == nil {
+		var err error
+		if base, err = g.parsedBase(c.Service.BaseURLFor(c.Endpoint)); err != nil {
+			return nil, err
+		}
+	}
+	u := &url.URL{Scheme: base.Scheme, Host: base.Host, Path: base.Path, RawPath: base.RawPath}
+	basePath := strings.TrimSuffix(u.EscapedPath(), "/")
+	raw := basePath + escapedPath
+	path, err := url.PathUnescape(raw)
+	if err != nil {
+		return nil, err
+	}
+	u.Path, u.RawPath = path, raw
+	if len(q) > 0 {
+		u.RawQuery = q.Encode()
+	}
+	return u, nil
+}
+
+// parsedBase returns the parsed form of a catalog base URL, parsing each one once.
+func (g *Gateway) parsedBase(raw string) (*url.URL, error) {
+	if u, ok := g.bases.Load(raw); ok {
+		return u.(*url.URL), nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	g.bases.Store(raw, u)
+	return u, nil
+}
+
+// isTimeout reports whether err is a deadline, from our own timers or the network.
+func isTimeout(err error) bool {
+	if errors.Is(err, errTimedOut) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+var errTimedOut = errors.New("upstream timed out")
+
+// Close releases idle upstream connections.
+func (g *Gateway) Close() {
+	if t, ok := g.transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
+}

@@ -1,0 +1,158 @@
+// Package httpapi is the gateway's HTTP surface: routes under the configurable prefix,
+// authentication, discovery, invoke and the admin API, the request log, and the one JSON
+// error writer. It depends on the domain and small interfaces, never on a database.
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/internal/catalog"
+	"github.com/aiproxy/aiproxy/internal/gateway"
+	"github.com/aiproxy/aiproxy/internal/providerkeys"
+	"github.com/aiproxy/aiproxy/internal/ratelimit"
+	"github.com/aiproxy/aiproxy/internal/tenancy"
+)
+
+// DefaultPrefix is where the API lives unless configured otherwise (contract §1).
+const DefaultPrefix = "/api/ai-proxy"
+
+// Config is what a Server needs.
+type Config struct {
+	Store   aiproxy.Store
+	Catalog *catalog.Catalog
+	Gateway *gateway.Gateway
+	Vault   *providerkeys.Vault
+	Logger  *slog.Logger
+	Prefix  string
+	// CORSOrigins are origins allowed for every org, besides each org's own list.
+	CORSOrigins []string
+	Now         func() time.Time
+	// Extra routes (metrics, health) mounted outside the prefix.
+	Extra map[string]http.Handler
+	// Metrics, when set, records every request.
+	Metrics Metrics
+	// Limiter enforces each org's invoke rate limit; nil: no limits at all.
+	Limiter ratelimit.Limiter
+	// DefaultRateLimit is the invokes per minute allowed to an org whose own
+	// RateLimitPerMinute is 0; 0: unlimited.
+	DefaultRateLimit int
+}
+
+// Metrics records requests (implemented by package prom).
+type Metrics interface {
+	// Begin counts a request in flight.
+	Begin()
+	// Observe records a finished request and ends its in-flight count. service and action
+	// are empty unless the request named a catalog action; upstreamStatus is 0 without an
+	// upstream answer.
+	Observe(service, action string, status, upstreamStatus int, d time.Duration, bytes int64)
+}
+
+// Server serves the API.
+type Server struct {
+	store   aiproxy.Store
+	catalog *catalog.Catalog
+	gateway *gateway.Gateway
+	vault   *providerkeys.Vault
+	logger  *slog.Logger
+	prefix  string
+	cors    []string
+	now     func() time.Time
+	mux     *http.ServeMux
+	handler http.Handler
+	touches *touchBatcher
+	metrics Metrics
+	tenancy *tenancy.Manager // audited changes, for the admin API
+	limiter ratelimit.Limiter
+	defRate int
+}
+
+// New returns a Server. Close it to flush pending key-usage times.
+func New(cfg Config) *Server {
+	s := &Server{
+		store: cfg.Store, catalog: cfg.Catalog, gateway: cfg.Gateway, vault: cfg.Vault,
+		logger: cfg.Logger, prefix: strings.TrimSuffix(cfg.Prefix, "/"), cors: cfg.CORSOrigins,
+		now: cfg.Now, mux: http.NewServeMux(), metrics: cfg.Metrics,
+		limiter: cfg.Limiter, defRate: cfg.DefaultRateLimit,
+	}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	if s.prefix == "" && cfg.Prefix == "" {
+		s.prefix = DefaultPrefix
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.touches = newTouchBatcher(s.store, s.logger)
+	s.tenancy = &tenancy.Manager{Store: s.store, Vault: s.vault, Catalog: s.catalog, Now: s.now}
+	s.routes()
+	for pattern, h := range cfg.Extra {
+		s.mux.Handle(pattern, h)
+	}
+	s.handler = s.withRequestLog(s.withCORS(s.mux))
+	return s
+}
+
+// ServeHTTP serves one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Close flushes pending work.
+func (s *Server) Close() { s.touches.Close() }
+
+// handlerFunc is a handler that returns its error for writeError.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// methods maps HTTP methods to handlers of one route.
+type methods map[string]handlerFunc
+
+// route registers path (relative to the prefix, without trailing slash) with and without
+// a trailing slash (contract §1). Every route authenticates first, then answers 405 for a
+// method it does not serve, as the API always did.
+func (s *Server) route(path string, m methods, authenticated bool) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if authenticated {
+			p, err := s.authenticate(r)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			r = withPrincipal(r, p)
+		}
+		fn, ok := m[r.Method]
+		if !ok && r.Method == http.MethodHead {
+			fn, ok = m[http.MethodGet]
+		}
+		if !ok {
+			s.fail(w, r, errMethodNotAllowed(r.Method))
+			return
+		}
+		if err := fn(w, r); err != nil {
+			s.fail(w, r, err)
+		}
+	})
+	full := s.prefix + "/" + path
+	s.mux.Handle(full, h)
+	s.mux.Handle(full+"/{$}", h)
+}
+
+// fail answers err and records the status for the request log.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := s.writeError(w, r, err)
+	if li := logInfoFrom(r.Context()); li != nil {
+		li.status = status
+		li.err = err
+	}
+}
+
+func (s *Server) routes() {
+	s.route("orgs/{org}/services", methods{"GET": s.listServices}, true)
+	s.route("orgs/{org}/services/{service}", methods{"GET": s.getService}, true)
+	s.route("orgs/{org}/services/{service}/{action}", methods{"POST": s.invoke}, true)
+	s.adminRoutes()
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errRouteNotFound) })
+}

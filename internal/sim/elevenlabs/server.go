@@ -1,0 +1,223 @@
+// Package elevenlabs is an offline simulator of the ElevenLabs HTTP API (v1): voices, models,
+// text-to-speech (plain, streamed, with timestamps), sound effects, audio isolation, dubbing,
+// history and the user/subscription objects. Shapes, statuses and error bodies follow the
+// upstream notes (spec upstream-v1v2-and-elevenlabs.md §2, whose source tags such as
+// [EL-oas] the comments cite); choices the sources leave open are marked "GAP" where made.
+//
+// Everything a caller creates (voices, dubbings, history items) belongs to the provider key
+// that created it: one key never sees another key's objects.
+package elevenlabs
+
+import (
+	"hash/fnv"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/aiproxy/aiproxy/internal/sim/simcore"
+)
+
+// Server simulates api.elevenlabs.io.
+type Server struct {
+	opts    simcore.Options
+	clock   *simcore.Clock
+	rand    *simcore.Rand // request and trace ids
+	handler http.Handler
+	done    chan struct{} // closed by Close: in-flight streams stop
+	once    sync.Once
+
+	// maxConcurrent, when positive, makes a key's requests beyond that many in flight fail
+	// with 429 too_many_concurrent_requests. Off by default so tests are not flaky; the
+	// advertised maximum-concurrent-requests header is then the Creator plan's 5.
+	maxConcurrent int
+
+	premade     []*Voice // shared and read-only
+	premadeByID map[string]*Voice
+
+	mu       sync.Mutex
+	accounts map[string]*account
+}
+
+// advertisedConcurrency is the Creator plan's Multilingual v2 limit [EL-models].
+const advertisedConcurrency = 5
+
+// New returns a simulator configured by opts. A nil opts.Faults gets a fresh registry.
+func New(opts simcore.Options) *Server {
+	if opts.Faults == nil {
+		opts.Faults = simcore.NewFaults()
+	}
+	s := &Server{
+		opts:     opts,
+		clock:    simcore.NewClock(opts.Speed),
+		rand:     simcore.NewRand(opts.Seed),
+		done:     make(chan struct{}),
+		accounts: map[string]*account{},
+	}
+	s.premade, s.premadeByID = premadeVoices(opts.Seed)
+	mux := http.NewServeMux()
+	s.routes(mux)
+	s.handler = s.withResponseHeaders(opts.Faults.Wrap(keyOf, writeFaultError, s.withAuth(mux)))
+	return s
+}
+
+// ServeHTTP serves one ElevenLabs API request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Close stops in-flight streams. The simulator starts no background goroutines: dubbing
+// progress is computed from the clock when it is read.
+func (s *Server) Close() { s.once.Do(func() { close(s.done) }) }
+
+// roots are the path prefixes only ElevenLabs uses.
+var roots = []string{
+	"/v1/voices", "/v1/models", "/v1/text-to-speech", "/v1/sound-generation",
+	"/v1/audio-isolation", "/v1/dubbing", "/v1/history",
+}
+
+// userPaths are matched exactly: HeyGen's legacy API has GET /v1/user/me.
+var userPaths = []string{"/v1/user", "/v1/user/subscription"}
+
+// sharedRoots are served too, but HeyGen has the same path (GET /v2/voices), so Handles does
+// not claim them: a request reaches them here only when routed by its xi-api-key header.
+var sharedRoots = []string{"/v2/voices"}
+
+// Handles reports whether path is an ElevenLabs API path (and no HeyGen one).
+func (s *Server) Handles(path string) bool {
+	return underAny(path, roots) || slices.Contains(userPaths, path)
+}
+
+func underAny(path string, prefixes []string) bool {
+	for _, root := range prefixes {
+		if path == root || strings.HasPrefix(path, root+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/voices", s.listVoices)
+	mux.HandleFunc("GET /v2/voices", s.searchVoices)
+	mux.HandleFunc("GET /v1/voices/settings/default", s.getDefaultVoiceSettings)
+	mux.HandleFunc("GET /v1/voices/{voice_id}", s.getVoice)
+	mux.HandleFunc("GET /v1/voices/{voice_id}/settings", s.getVoiceSettings)
+	mux.HandleFunc("POST /v1/voices/{voice_id}/settings/edit", s.editVoiceSettings)
+	mux.HandleFunc("POST /v1/voices/add", s.addVoice)
+	mux.HandleFunc("POST /v1/voices/{voice_id}/edit", s.editVoice)
+	mux.HandleFunc("DELETE /v1/voices/{voice_id}", s.deleteVoice)
+
+	mux.HandleFunc("GET /v1/models", s.listModels)
+
+	mux.HandleFunc("POST /v1/text-to-speech/{voice_id}", s.tts(ttsAudio))
+	mux.HandleFunc("POST /v1/text-to-speech/{voice_id}/stream", s.tts(ttsStream))
+	mux.HandleFunc("POST /v1/text-to-speech/{voice_id}/with-timestamps", s.tts(ttsTimestamps))
+	mux.HandleFunc("POST /v1/text-to-speech/{voice_id}/stream/with-timestamps", s.tts(ttsStreamTimestamps))
+	mux.HandleFunc("POST /v1/sound-generation", s.soundGeneration)
+	mux.HandleFunc("POST /v1/audio-isolation", s.audioIsolation(false))
+	mux.HandleFunc("POST /v1/audio-isolation/stream", s.audioIsolation(true))
+
+	mux.HandleFunc("POST /v1/dubbing", s.createDubbing)
+	mux.HandleFunc("GET /v1/dubbing", s.listDubbings)
+	mux.HandleFunc("GET /v1/dubbing/{dubbing_id}", s.getDubbing)
+	mux.HandleFunc("GET /v1/dubbing/{dubbing_id}/audio/{language_code}", s.getDubbedAudio)
+	mux.HandleFunc("DELETE /v1/dubbing/{dubbing_id}", s.deleteDubbing)
+
+	mux.HandleFunc("GET /v1/history", s.listHistory)
+	mux.HandleFunc("GET /v1/history/{history_item_id}", s.getHistoryItem)
+	mux.HandleFunc("GET /v1/history/{history_item_id}/audio", s.getHistoryAudio)
+	mux.HandleFunc("DELETE /v1/history/{history_item_id}", s.deleteHistoryItem)
+
+	mux.HandleFunc("GET /v1/user", s.getUser)
+	mux.HandleFunc("GET /v1/user/subscription", s.getSubscription)
+
+	// FastAPI answers unknown routes with {"detail":"Not Found"} and a known path with the
+	// wrong method with {"detail":"Method Not Allowed"}.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+			if m == r.Method {
+				continue
+			}
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+				writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"detail": "Method Not Allowed"})
+				return
+			}
+		}
+		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not Found"})
+	})
+}
+
+func keyOf(r *http.Request) string { return r.Header.Get("xi-api-key") }
+
+// withResponseHeaders adds the headers every real response carries [EL-iss-quota,
+// EL-iss-voice404, EL-stitch], faults included.
+func (s *Server) withResponseHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("request-id", s.rand.Alnum(20))
+		h.Set("x-trace-id", s.rand.Hex(32))
+		h.Set("x-region", "us-central1")
+		h.Set("server", "uvicorn")
+		h.Set("access-control-allow-origin", "*")
+		h.Set("access-control-expose-headers", "request-id, history-item-id, character-cost, x-trace-id, current-concurrent-requests, maximum-concurrent-requests")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// withAuth rejects requests without a usable key and counts each key's requests in flight.
+// Exhausted keys pass: only billable calls refuse them (see charge).
+func (s *Server) withAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.Handles(r.URL.Path) && !underAny(r.URL.Path, sharedRoots) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		key := keyOf(r)
+		switch s.opts.CheckKey(key) {
+		case simcore.KeyMissing:
+			writeDetail(w, http.StatusUnauthorized, "needs_authorization",
+				"Neither authorization header nor xi-api-key received, please provide one.")
+			return
+		case simcore.KeyWrong:
+			writeDetail(w, http.StatusUnauthorized, "invalid_api_key", "Invalid API key")
+			return
+		}
+		acct := s.account(key)
+		current, ok := acct.enter(s.maxConcurrent)
+		defer acct.leave()
+		limit := advertisedConcurrency
+		if s.maxConcurrent > 0 {
+			limit = s.maxConcurrent
+		}
+		w.Header().Set("current-concurrent-requests", strconv.Itoa(current))
+		w.Header().Set("maximum-concurrent-requests", strconv.Itoa(limit))
+		if !ok {
+			writeDetail(w, http.StatusTooManyRequests, "too_many_concurrent_requests", "Too many concurrent requests. Your current subscription is associated with a maximum of "+
+				strconv.Itoa(limit)+" concurrent requests (running in parallel). Please upgrade your subscription or reduce the number of concurrent requests.")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// account returns the per-key state, creating it on first use.
+func (s *Server) account(key string) *account {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[key]
+	if !ok {
+		a = newAccount(key, s.opts.Seed^keyHash(key), s.opts.CheckKey(key) == simcore.KeyExhausted)
+		s.accounts[key] = a
+	}
+	return a
+}
+
+func (s *Server) accountOf(r *http.Request) *account { return s.account(keyOf(r)) }
+
+func keyHash(key string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return h.Sum64()
+}
