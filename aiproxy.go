@@ -117,6 +117,12 @@ type ServiceSettings struct {
 	UpdatedAt time.Time
 }
 
+// Revocation is what revoking a key changed.
+type Revocation struct {
+	Key    bool // the key was not revoked before: this call revoked it
+	Tokens int  // keys it minted that were revoked with it
+}
+
 // AuditEntry records one change made through the admin API or the command line.
 type AuditEntry struct {
 	ID        int64
@@ -152,10 +158,15 @@ type Store interface {
 	APIKeyByHash(ctx context.Context, hash string) (*APIKey, error)
 	// APIKeyByPrefix returns ENOTFOUND if no key has that prefix.
 	APIKeyByPrefix(ctx context.Context, prefix string) (*APIKey, error)
+	// APIKeyByID returns ENOTFOUND if no key has that id (revoked keys are returned).
+	APIKeyByID(ctx context.Context, id int64) (*APIKey, error)
 	// ListAPIKeys lists an org's keys (orgID 0: operator keys), newest first.
 	ListAPIKeys(ctx context.Context, orgID int64) ([]*APIKey, error)
-	// RevokeAPIKey marks the key revoked at. ENOTFOUND if no key has that prefix.
-	RevokeAPIKey(ctx context.Context, prefix string, at time.Time) error
+	// RevokeAPIKey marks the key with that prefix revoked at, and in the same transaction
+	// every key it minted (ParentID) that is not revoked yet, and says what it changed. A
+	// key already revoked keeps its first revocation time. ENOTFOUND if no key has that
+	// prefix.
+	RevokeAPIKey(ctx context.Context, prefix string, at time.Time) (Revocation, error)
 	// TouchAPIKeys records last use of keys (id → time), in one batch.
 	TouchAPIKeys(ctx context.Context, used map[int64]time.Time) error
 

@@ -10,7 +10,9 @@ import (
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/internal/apikeys"
+	"github.com/aiproxy/aiproxy/internal/catalog"
 	"github.com/aiproxy/aiproxy/internal/sqlite"
+	"github.com/aiproxy/aiproxy/internal/tenancy"
 )
 
 // cli runs one command line against db and returns stdout, stderr and the exit status.
@@ -181,5 +183,104 @@ func TestMigrateAppliesTheSchemaAndReportsTheVersion(t *testing.T) {
 	}
 	if _, _, code := cli(t, db, "", "migrate", "extra"); code != 2 {
 		t.Errorf("migrate with an argument: exit %d, want 2", code)
+	}
+}
+
+// TestFlagsWinOverTheEnvironment: an explicit --master-key-file wins over
+// AIPROXY_MASTER_KEY, and --db over AIPROXY_DB (docs/operations.md, "Configuration
+// precedence"); without the flag the environment is used.
+func TestFlagsWinOverTheEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "aiproxy.db")
+	envDB := filepath.Join(dir, "from-env.db")
+	envKey, fileKey := strings.Repeat("ab", 32), strings.Repeat("cd", 32)
+	keyFile := filepath.Join(dir, "master.key")
+	if err := os.WriteFile(keyFile, []byte(fileKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AIPROXY_MASTER_KEY", envKey)
+	t.Setenv("AIPROXY_DB", envDB)
+	if _, errs, code := cli(t, db, "", "org", "create", "acme"); code != 0 {
+		t.Fatalf("org create: %s", errs)
+	}
+	if _, errs, code := cli(t, db, "", "credential", "set", "heygen", "--org", "acme", "--key", "hg-flag-key-1234", "--master-key-file", keyFile); code != 0 {
+		t.Fatalf("credential set with --master-key-file: %s", errs)
+	}
+	if _, errs, code := cli(t, db, "", "credential", "set", "elevenlabs", "--org", "acme", "--key", "el-env-key-5678"); code != 0 {
+		t.Fatalf("credential set with AIPROXY_MASTER_KEY: %s", errs)
+	}
+	if _, err := os.Stat(envDB); !os.IsNotExist(err) {
+		t.Errorf("AIPROXY_DB was used although --db was given: %v", err)
+	}
+	s, err := sqlite.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	org, err := s.OrgBySlug(context.Background(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for svc, want := range map[string]string{"heygen": keyIDOf(t, fileKey), "elevenlabs": keyIDOf(t, envKey)} {
+		c, err := s.GetCredential(context.Background(), svc, aiproxy.SourceTenant, org.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Sealed.KEKID != want {
+			t.Errorf("%s sealed under master key %s, want %s", svc, c.Sealed.KEKID, want)
+		}
+	}
+}
+
+// TestKeyRevokeFromTheCommandLineKillsTheTokensTheKeyMinted: the command line revokes
+// through the same service layer as the admin API, so a browser token minted by the key
+// dies with it.
+func TestKeyRevokeFromTheCommandLineKillsTheTokensTheKeyMinted(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "aiproxy.db")
+	t.Setenv("AIPROXY_MASTER_KEY", strings.Repeat("ab", 32))
+	if _, errs, code := cli(t, db, "", "org", "create", "acme"); code != 0 {
+		t.Fatal(errs)
+	}
+	key, errs, code := cli(t, db, "", "key", "create", "--org", "acme", "--role", "member")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	key = strings.TrimSpace(key)
+	s, err := sqlite.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cat, err := catalog.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &tenancy.Manager{Store: s, Catalog: cat}
+	ctx := context.Background()
+	parent, err := m.Authenticate(ctx, "Api-Key "+key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	org, _ := s.OrgBySlug(ctx, "acme")
+	_, token, err := m.MintToken(ctx, tenancy.Actor{Key: parent}, org, tenancy.TokenRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Authenticate(ctx, "Bearer "+token); err != nil {
+		t.Fatalf("the token does not work before the revocation: %v", err)
+	}
+	if _, errs, code := cli(t, db, "", "key", "revoke", parent.Prefix); code != 0 {
+		t.Fatal(errs)
+	}
+	if _, err := m.Authenticate(ctx, "Bearer "+token); err != tenancy.ErrInvalidToken {
+		t.Errorf("the token minted by a revoked key authenticates: %v", err)
+	}
+	tok, err := s.APIKeyByHash(ctx, apikeys.Hash(token))
+	if err != nil || tok.RevokedAt == nil {
+		t.Errorf("the token is not marked revoked in the store: %+v %v", tok, err)
+	}
+	if _, errs, code := cli(t, db, "", "key", "revoke", "aip_nosuchk"); code != 1 || !strings.Contains(errs, "API key 'aip_nosuchk' not found.") {
+		t.Errorf("revoking an unknown prefix: exit %d, %q", code, errs)
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"strings"
 
 	"github.com/aiproxy/aiproxy"
-	"github.com/aiproxy/aiproxy/internal/apikeys"
 	"github.com/aiproxy/aiproxy/internal/sim"
 	"github.com/aiproxy/aiproxy/internal/sim/simcore"
 	"github.com/aiproxy/aiproxy/internal/tenancy"
@@ -32,7 +31,7 @@ const (
 
 // cmdDemo runs the gateway and both simulators in one process, with an org, an admin key
 // and tenant credentials made on first run, and prints how to use them.
-func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdDemo(ctx context.Context, sio stdio, args []string) error {
 	fs := newFlags("demo")
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address of the gateway")
 	simAddr := fs.String("sim-addr", "127.0.0.1:0", "listen address of the simulators (default: any free port)")
@@ -49,7 +48,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *speed <= 0 {
 		return usagef("demo: --speed must be positive")
 	}
-	logOut := newBufferedLog(stderr)
+	logOut := newBufferedLog(sio.stderr)
 	defer logOut.Close()
 	logger, err := newLogger(logOut, *logFormat, "info")
 	if err != nil {
@@ -75,6 +74,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		upstreams: []string{"heygen=" + simURL, "elevenlabs=" + simURL},
 		logFormat: *logFormat, prefix: "/api/ai-proxy",
 		corsOrigins: "http://localhost:5173,http://127.0.0.1:5173",
+		getenv:      sio.getenv,
 	}
 	a, err := newApp(ctx, o, logger)
 	if err != nil {
@@ -88,7 +88,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("demo setup: %w", err)
 	}
 	url := "http://" + ln.Addr().String()
-	printDemo(stdout, url, key)
+	printDemo(sio.stdout, url, key)
 	logger.Info("demo running: gateway and simulators", slog.String("gateway", url), slog.String("simulators", simURL))
 	return serveHTTP(ctx, ln, a.handler, logger)
 }
@@ -96,17 +96,21 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // demoSetup makes the org, its admin key and its tenant credentials on first run; later
 // runs find them and reuse the key kept in the data directory.
 func demoSetup(ctx context.Context, a *app, dir string) (string, error) {
-	m := &tenancy.Manager{Store: a.store, Vault: a.vault, Catalog: a.catalog}
-	org, err := a.store.OrgBySlug(ctx, demoOrg)
+	m := a.tenancy
+	org, err := m.Org(ctx, tenancy.CLI, demoOrg, tenancy.Admin)
 	if aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND {
-		org, err = m.CreateOrg(ctx, "demo", demoOrg, "Demo")
+		org, err = m.CreateOrg(ctx, tenancy.CLI, demoOrg, "Demo")
 	}
 	if err != nil {
 		return "", err
 	}
-	for svc, k := range map[string]string{"heygen": demoHeyGenKey, "elevenlabs": demoElevenKey} {
-		if _, err := a.store.GetCredential(ctx, svc, aiproxy.SourceTenant, org.ID); aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND {
-			if _, err := m.SetCredential(ctx, "demo", svc, aiproxy.SourceTenant, org.ID, k); err != nil {
+	for slug, k := range map[string]string{"heygen": demoHeyGenKey, "elevenlabs": demoElevenKey} {
+		svc, err := m.Service(slug)
+		if err != nil {
+			return "", err
+		}
+		if _, err := m.Credential(ctx, tenancy.CLI, svc, org); aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND {
+			if _, err := m.SetCredential(ctx, tenancy.CLI, svc, org, k); err != nil {
 				return "", err
 			}
 		} else if err != nil {
@@ -116,13 +120,13 @@ func demoSetup(ctx context.Context, a *app, dir string) (string, error) {
 	path := filepath.Join(dir, demoKeyFile)
 	if b, err := os.ReadFile(path); err == nil {
 		key := strings.TrimSpace(string(b))
-		if k, err := a.store.APIKeyByHash(ctx, apikeys.Hash(key)); err == nil && k.Active(timeNow()) {
+		if _, err := m.Authenticate(ctx, "Api-Key "+key); err == nil {
 			return key, nil
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", err
 	}
-	_, key, err := m.CreateKey(ctx, "demo", tenancy.NewKey{OrgID: org.ID, Name: "demo admin", Role: aiproxy.RoleAdmin})
+	_, key, err := m.CreateKey(ctx, tenancy.CLI, tenancy.NewKey{Org: org, Name: "demo admin", Role: aiproxy.RoleAdmin})
 	if err != nil {
 		return "", err
 	}

@@ -7,28 +7,11 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/aiproxy/aiproxy/internal/proctest"
 )
-
-// lockedBuffer is an io.Writer safe to read while another goroutine writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // runningDemo is `aiproxy demo` started by run() in a goroutine.
 type runningDemo struct {
@@ -41,7 +24,7 @@ type runningDemo struct {
 func startDemo(t *testing.T, dir string) *runningDemo {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	stdout, stderr := &proctest.Buffer{}, &proctest.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"demo", "--addr", "127.0.0.1:0", "--data-dir", dir}, strings.NewReader(""), stdout, stderr)

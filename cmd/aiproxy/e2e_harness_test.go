@@ -35,6 +35,7 @@ import (
 	"github.com/aiproxy/aiproxy/internal/catalog"
 	"github.com/aiproxy/aiproxy/internal/httpapi"
 	"github.com/aiproxy/aiproxy/internal/masterkeys"
+	"github.com/aiproxy/aiproxy/internal/proctest"
 	"github.com/aiproxy/aiproxy/internal/sim"
 	"github.com/aiproxy/aiproxy/internal/sim/simcore"
 	"github.com/aiproxy/aiproxy/internal/tenancy"
@@ -91,7 +92,9 @@ func wholePackageRun() bool {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	// proctest.Main keeps the aiproxy binary the process tests build (replicas_test.go,
+	// rotate_test.go) for the whole run: one build per test binary.
+	code := proctest.Main(m)
 	if code == 0 && wholePackageRun() {
 		missing, err := uncoveredActions()
 		switch {
@@ -154,7 +157,7 @@ func newE2E(t *testing.T, speed float64) *e2eEnv {
 	t.Cleanup(proxy.Close)
 
 	e := &e2eEnv{t: t, sim: simulator, simURL: simURL, app: a, proxy: proxy,
-		mgr: &tenancy.Manager{Store: a.store, Vault: a.vault, Catalog: a.catalog}}
+		mgr: a.tenancy}
 	e.key = e.addOrg(e2eOrg, e2eHeyGenKey, e2eElevenKey)
 	return e
 }
@@ -170,16 +173,16 @@ func (e *e2eEnv) with(t *testing.T) *e2eEnv {
 func (e *e2eEnv) addOrg(slug, heygenKey, elevenKey string) string {
 	e.t.Helper()
 	ctx := context.Background()
-	org, err := e.mgr.CreateOrg(ctx, "e2e", slug, strings.ToUpper(slug))
+	org, err := e.mgr.CreateOrg(ctx, tenancy.CLI, slug, strings.ToUpper(slug))
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	for svc, k := range map[string]string{"heygen": heygenKey, "elevenlabs": elevenKey} {
-		if _, err := e.mgr.SetCredential(ctx, "e2e", svc, aiproxy.SourceTenant, org.ID, k); err != nil {
+		if _, err := e.mgr.SetCredential(ctx, tenancy.CLI, e.mgr.Catalog.Service(svc), org, k); err != nil {
 			e.t.Fatal(err)
 		}
 	}
-	_, key, err := e.mgr.CreateKey(ctx, "e2e", tenancy.NewKey{OrgID: org.ID, Name: "e2e admin", Role: aiproxy.RoleAdmin})
+	_, key, err := e.mgr.CreateKey(ctx, tenancy.CLI, tenancy.NewKey{Org: org, Name: "e2e admin", Role: aiproxy.RoleAdmin})
 	if err != nil {
 		e.t.Fatal(err)
 	}

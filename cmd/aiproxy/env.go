@@ -59,32 +59,45 @@ type keySource struct {
 	created bool
 }
 
-// loadMasterKeys finds the master key: AIPROXY_MASTER_KEY, else the key file
-// (--master-key-file, AIPROXY_MASTER_KEY_FILE, or aiproxy.key beside the database),
-// created with mode 0600 when none of these exists. A key file may hold several keys, one
-// per line: the first seals, all open (that is how servers accept both keys while the
-// master key rotates). AIPROXY_PREVIOUS_MASTER_KEYS adds keys that only open.
-func loadMasterKeys(db, keyFile string) (*keySource, error) {
+// masterKeys says where the master key is to be found.
+type masterKeys struct {
+	db     string              // the database: a SQLite file keeps its key file beside it
+	file   string              // --master-key-file; "" when not given
+	getenv func(string) string // the environment
+}
+
+// load finds the master key, in this order (docs/operations.md, "Configuration"):
+//  1. the key file named by --master-key-file;
+//  2. AIPROXY_MASTER_KEY, the key itself;
+//  3. the key file named by AIPROXY_MASTER_KEY_FILE;
+//  4. with SQLite, aiproxy.key beside the database, created with mode 0600 when missing.
+//     With PostgreSQL there is no default: replicas must share one key.
+//
+// A key file may hold several keys, one per line: the first seals, all open (that is how
+// servers accept both keys while the master key rotates). AIPROXY_PREVIOUS_MASTER_KEYS adds
+// keys that only open.
+func (mk masterKeys) load() (*keySource, error) {
 	ks := &keySource{}
-	if v := os.Getenv("AIPROXY_MASTER_KEY"); v != "" {
-		k, err := masterkeys.ParseKey(v)
-		if err != nil {
-			return nil, fmt.Errorf("AIPROXY_MASTER_KEY: %w", err)
+	keyFile, explicit := mk.file, mk.file != ""
+	if !explicit {
+		if v := mk.getenv("AIPROXY_MASTER_KEY"); v != "" {
+			k, err := masterkeys.ParseKey(v)
+			if err != nil {
+				return nil, fmt.Errorf("AIPROXY_MASTER_KEY: %w", err)
+			}
+			ks.keys, ks.where = [][]byte{k}, "AIPROXY_MASTER_KEY"
+		} else if keyFile = mk.getenv("AIPROXY_MASTER_KEY_FILE"); keyFile != "" {
+			explicit = true
 		}
-		ks.keys, ks.where = [][]byte{k}, "AIPROXY_MASTER_KEY"
-	} else {
-		explicit := keyFile != ""
-		if keyFile == "" {
-			keyFile = os.Getenv("AIPROXY_MASTER_KEY_FILE")
-			explicit = keyFile != ""
-		}
-		if keyFile == "" && isPostgres(db) {
+	}
+	if ks.keys == nil {
+		if keyFile == "" && isPostgres(mk.db) {
 			// Replicas on one database must share one master key: a key file made up
 			// on the spot by each of them would seal credentials the others cannot open.
-			return nil, usagef("with PostgreSQL, give the master key: AIPROXY_MASTER_KEY, AIPROXY_MASTER_KEY_FILE or --master-key-file (every replica needs the same one)")
+			return nil, usagef("with PostgreSQL, give the master key: --master-key-file, AIPROXY_MASTER_KEY or AIPROXY_MASTER_KEY_FILE (every replica needs the same one)")
 		}
 		if keyFile == "" {
-			keyFile = filepath.Join(dataDir(db), "aiproxy.key")
+			keyFile = filepath.Join(dataDir(mk.db), "aiproxy.key")
 		}
 		keys, err := masterkeys.ReadKeyFile(keyFile)
 		switch {
@@ -101,7 +114,7 @@ func loadMasterKeys(db, keyFile string) (*keySource, error) {
 		}
 		ks.where = keyFile
 	}
-	for _, v := range strings.FieldsFunc(os.Getenv("AIPROXY_PREVIOUS_MASTER_KEYS"), func(r rune) bool { return r == ',' || r == ' ' }) {
+	for _, v := range strings.FieldsFunc(mk.getenv("AIPROXY_PREVIOUS_MASTER_KEYS"), func(r rune) bool { return r == ',' || r == ' ' }) {
 		k, err := masterkeys.ParseKey(v)
 		if err != nil {
 			return nil, fmt.Errorf("AIPROXY_PREVIOUS_MASTER_KEYS: %w", err)

@@ -4,10 +4,8 @@ import (
 	"errors"
 	"flag"
 	"io"
-	"os"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // newFlags returns a flag set that reports errors instead of exiting.
@@ -48,9 +46,10 @@ func wasSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
-// envOr returns the environment variable's value, or def.
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
+// envOr returns the environment variable's value, or def. It gives a flag its default, so
+// that the flag, when given, wins over the variable.
+func (io stdio) envOr(name, def string) string {
+	if v := io.getenv(name); v != "" {
 		return v
 	}
 	return def
@@ -58,8 +57,8 @@ func envOr(name, def string) string {
 
 // envInt returns the environment variable as a non-negative integer (0 when unset); any
 // other value is a usage error naming it.
-func envInt(name string) (int, error) {
-	v := os.Getenv(name)
+func (io stdio) envInt(name string) (int, error) {
+	v := io.getenv(name)
 	if v == "" {
 		return 0, nil
 	}
@@ -80,6 +79,3 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 func oneLine(err error) string {
 	return strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
 }
-
-// timeNow is the clock of the commands.
-var timeNow = time.Now

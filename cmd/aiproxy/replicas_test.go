@@ -5,8 +5,8 @@ package main
 // simulators. A change made through one replica — or by the CLI — must be in force on the
 // other within a second: PostgreSQL pushes changes (LISTEN/NOTIFY), SQLite is polled.
 //
-// The helpers here (building the binary, running commands and servers) are shared with
-// rotate_test.go.
+// The helpers here (servers, fixtures) are shared with rotate_test.go; building the binary,
+// running commands and processes is internal/proctest's.
 
 import (
 	"bytes"
@@ -14,186 +14,62 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"runtime/debug"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/aiproxy/aiproxy/internal/postgres/pgtest"
+	"github.com/aiproxy/aiproxy/internal/proctest"
 	"github.com/aiproxy/aiproxy/internal/sim"
 	"github.com/aiproxy/aiproxy/internal/sim/simcore"
 )
 
-// ---- the binary ----
+// ---- the servers ----
 
-// raceBuild reports whether this test binary was built with -race; the aiproxy binary is
-// then built with -race too, which reuses the packages `go test -race` already compiled
-// (and checks the servers for races as well).
-func raceBuild() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-}
-
-// aiproxyBinary is the binary the tests of this file and rotate_test.go run: built by the
-// first test that needs it, shared by the tests (and subtests) running meanwhile, removed
-// when the last of them ends.
-var aiproxyBinary struct {
-	sync.Mutex
-	users     int
-	dir, path string
-}
-
-// buildAiproxy builds this package (or reuses the build of a test still running) and
-// returns the binary. `go test` puts $GOROOT/bin first on PATH, so "go" is the toolchain
-// running the tests.
-func buildAiproxy(t *testing.T) string {
-	t.Helper()
-	b := &aiproxyBinary
-	b.Lock()
-	defer b.Unlock()
-	if b.users == 0 {
-		dir, err := os.MkdirTemp("", "aiproxy-test-bin-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		bin := filepath.Join(dir, "aiproxy")
-		args := []string{"build", "-o", bin}
-		if raceBuild() {
-			args = append(args, "-race")
-		}
-		start := time.Now()
-		if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
-			os.RemoveAll(dir)
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
-		t.Logf("built the aiproxy binary in %v", time.Since(start).Round(time.Millisecond))
-		b.dir, b.path = dir, bin
-	}
-	b.users++
-	t.Cleanup(func() {
-		b.Lock()
-		defer b.Unlock()
-		if b.users--; b.users == 0 {
-			os.RemoveAll(b.dir)
-		}
-	})
-	return b.path
-}
-
-// procEnv is the environment of a child process: ours without any AIPROXY_* setting (so
-// that the caller's configuration cannot leak in), plus extra.
-func procEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AIPROXY_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env, extra...)
-}
-
-// cliRun runs one aiproxy command to completion and returns its stdout; a non-zero exit
-// fails the test with stderr.
-func cliRun(t *testing.T, bin string, env []string, stdin string, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = env
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("aiproxy %s: %v\nstderr:\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return stdout.String()
-}
+// The binary, the CLI runs and the processes come from internal/proctest: proctest.Build
+// builds this package once for the tests running meanwhile (with -race when the tests
+// are), proctest.Env is the child environment without the caller's AIPROXY_* settings, and
+// proctest.Run runs one CLI command to completion.
 
 // server is a running `aiproxy serve` process.
 type server struct {
 	t    *testing.T
 	name string
 	url  string // base URL of the API, prefix included: http://127.0.0.1:PORT/api/ai-proxy
-	cmd  *exec.Cmd
-	logs *lockedBuffer
-	done chan error
+	proc *proctest.Proc
+	logs *proctest.Buffer
 	once sync.Once
 }
-
-var listeningRE = regexp.MustCompile(`msg="aiproxy listening" addr=(\S+)`)
 
 // startServer runs `aiproxy serve --addr 127.0.0.1:0 args...` and waits for the line
 // announcing its address. The server is stopped when the test ends; its log is shown if
 // the test failed.
 func startServer(t *testing.T, name, bin string, env []string, args ...string) *server {
 	t.Helper()
-	logs := &lockedBuffer{}
-	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &server{t: t, name: name, cmd: cmd, logs: logs, done: make(chan error, 1)}
-	go func() { s.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		s.stop()
-		if t.Failed() {
-			t.Logf("log of %s:\n%s", name, logs.String())
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if m := listeningRE.FindStringSubmatch(logs.String()); m != nil {
-			s.url = m[1]
-			return s
-		}
-		select {
-		case err := <-s.done:
-			s.done <- err
-			t.Fatalf("%s exited before listening: %v\n%s", name, err, logs.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not announce its address:\n%s", name, logs.String())
-		}
-	}
+	proc, url := proctest.Serve(t, name, bin, env, args...)
+	s := &server{t: t, name: name, url: url, proc: proc, logs: proc.Output}
+	t.Cleanup(s.stop) // runs before proctest's cleanup, which logs the output of a failed test
+	return s
 }
 
 // stop ends the server as an operator would (SIGTERM: graceful shutdown), killing it if it
 // does not stop within 15 s.
 func (s *server) stop() {
 	s.once.Do(func() {
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-s.done:
-			if err != nil {
-				s.t.Errorf("%s stopped with %v", s.name, err)
-			}
-		case <-time.After(15 * time.Second):
-			_ = s.cmd.Process.Kill()
-			<-s.done
+		switch err := s.proc.Stop(); {
+		case errors.Is(err, proctest.ErrKilled):
 			s.t.Errorf("%s did not stop within 15 s of SIGTERM", s.name)
+		case err != nil:
+			s.t.Errorf("%s stopped with %v", s.name, err)
 		}
 	})
 }
@@ -303,16 +179,16 @@ const (
 
 func newReplicaPair(t *testing.T, db string) *replicaPair {
 	t.Helper()
-	bin := buildAiproxy(t)
+	bin := proctest.Build(t)
 	simURL := startSim(t)
 	// One master key for every process, from the environment (the PostgreSQL way: there is
 	// no directory beside the database to hold a key file).
-	env := procEnv("AIPROXY_MASTER_KEY=" + randomHex(32))
+	env := proctest.Env("AIPROXY_MASTER_KEY=" + randomHex(32))
 	p := &replicaPair{t: t, bin: bin, db: db, env: env, org: replicaOrg}
-	cliRun(t, bin, env, "", "migrate", "--db", db)
-	cliRun(t, bin, env, "", "org", "create", replicaOrg, "--db", db)
-	p.admin = strings.TrimSpace(cliRun(t, bin, env, "", "key", "create", "--org", replicaOrg, "--name", "admin", "--db", db))
-	p.app = strings.TrimSpace(cliRun(t, bin, env, "", "key", "create", "--org", replicaOrg, "--role", "member", "--name", "app", "--db", db))
+	proctest.Run(t, bin, env, "", "migrate", "--db", db)
+	proctest.Run(t, bin, env, "", "org", "create", replicaOrg, "--db", db)
+	p.admin = strings.TrimSpace(proctest.Run(t, bin, env, "", "key", "create", "--org", replicaOrg, "--name", "admin", "--db", db))
+	p.app = strings.TrimSpace(proctest.Run(t, bin, env, "", "key", "create", "--org", replicaOrg, "--role", "member", "--name", "app", "--db", db))
 	args := []string{"--db", db, "--upstream", "heygen=" + simURL, "--upstream", "elevenlabs=" + simURL}
 	p.a = startServer(t, "replica A", bin, env, args...)
 	p.b = startServer(t, "replica B", bin, env, args...)
@@ -370,7 +246,7 @@ func (p *replicaPair) run() {
 	p.onB("credential deleted (A's admin API)", time.Now(), http.StatusNotFound, noCreds)
 
 	// Credential set again by the CLI (a third process writing to the database).
-	cliRun(t, p.bin, p.env, replicaHeyGenKey+"\n", "credential", "set", "heygen", "--org", p.org, "--key", "-", "--db", p.db)
+	proctest.Run(t, p.bin, p.env, replicaHeyGenKey+"\n", "credential", "set", "heygen", "--org", p.org, "--key", "-", "--db", p.db)
 	p.onB("credential set (CLI)", time.Now(), http.StatusOK, "")
 
 	// The service disabled for the org through A's admin API: 403 (contract §9).
@@ -380,9 +256,9 @@ func (p *replicaPair) run() {
 	p.onB("service re-enabled for the org (A's admin API)", time.Now(), http.StatusOK, "")
 
 	// The service disabled globally by the CLI: 404 (contract §9).
-	cliRun(t, p.bin, p.env, "", "service", "disable", "heygen", "--db", p.db)
+	proctest.Run(t, p.bin, p.env, "", "service", "disable", "heygen", "--db", p.db)
 	p.onB("service disabled globally (CLI)", time.Now(), http.StatusNotFound, disabled)
-	cliRun(t, p.bin, p.env, "", "service", "enable", "heygen", "--db", p.db)
+	proctest.Run(t, p.bin, p.env, "", "service", "enable", "heygen", "--db", p.db)
 	p.onB("service enabled globally (CLI)", time.Now(), http.StatusOK, "")
 
 	// The member key revoked through A's admin API: 401 on B.
@@ -390,9 +266,9 @@ func (p *replicaPair) run() {
 	p.onB("key revoked (A's admin API)", time.Now(), http.StatusUnauthorized, invalid)
 
 	// A second key revoked by the CLI.
-	p.app = strings.TrimSpace(cliRun(t, p.bin, p.env, "", "key", "create", "--org", p.org, "--role", "member", "--name", "app2", "--db", p.db))
+	p.app = strings.TrimSpace(proctest.Run(t, p.bin, p.env, "", "key", "create", "--org", p.org, "--role", "member", "--name", "app2", "--db", p.db))
 	p.b.must(http.StatusOK, http.MethodPost, orgPath+"/services/heygen/list-voices/", p.app, map[string]any{})
-	cliRun(t, p.bin, p.env, "", "key", "revoke", keyPrefixOf(p.app), "--db", p.db)
+	proctest.Run(t, p.bin, p.env, "", "key", "revoke", keyPrefixOf(p.app), "--db", p.db)
 	p.onB("key revoked (CLI)", time.Now(), http.StatusUnauthorized, invalid)
 }
 
@@ -400,7 +276,7 @@ func (p *replicaPair) run() {
 // (a test that does not call t.Parallel runs alone): the bound is a second even on a loaded
 // machine, but CPU starvation by concurrent race-instrumented tests is not what it measures.
 func TestReplicasSeeEveryChangeWithinOneSecond(t *testing.T) {
-	buildAiproxy(t) // once for both subtests
+	proctest.Build(t) // once for both subtests
 
 	t.Run("PostgreSQL", func(t *testing.T) {
 		dsn := pgtest.NewTestDatabase(t) // skips unless AIPROXY_TEST_POSTGRES_DSN is set

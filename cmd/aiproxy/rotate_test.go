@@ -1,7 +1,8 @@
 package main
 
 // Rotating the master key while a server serves, with the shipped binary and CLI (helpers
-// in replicas_test.go): the procedure of docs/operations.md, "Rotating the master key".
+// in replicas_test.go and internal/proctest): the procedure of docs/operations.md,
+// "Rotating the master key".
 
 import (
 	"bytes"
@@ -19,10 +20,11 @@ import (
 
 	"github.com/aiproxy/aiproxy/internal/masterkeys"
 	"github.com/aiproxy/aiproxy/internal/postgres/pgtest"
+	"github.com/aiproxy/aiproxy/internal/proctest"
 )
 
 func TestRotatingTheMasterKeyUnderTrafficFailsNoRequest(t *testing.T) {
-	buildAiproxy(t) // once for both subtests
+	proctest.Build(t) // once for both subtests
 
 	t.Run("SQLite", func(t *testing.T) {
 		db := filepath.Join(t.TempDir(), "aiproxy.db")
@@ -120,7 +122,7 @@ func (tr *traffic) total() int64 { return tr.ok.Load() + tr.failed.Load() }
 // request may fail, every credential must end under K2, and after a restart with K2 alone
 // the server still works. At the end no dump of the database may hold a secret in clear.
 func rotateUnderTraffic(t *testing.T, db string, dump func() []byte) {
-	bin := buildAiproxy(t)
+	bin := proctest.Build(t)
 	simURL := startSim(t)
 	dir := t.TempDir()
 	k1, k2 := randomHex(32), randomHex(32)
@@ -130,7 +132,7 @@ func rotateUnderTraffic(t *testing.T, db string, dump func() []byte) {
 	writeKeyFile(t, k2File, k2)
 	writeKeyFile(t, serverKeyFile, k1)
 
-	env := procEnv() // keys come from files here, never from AIPROXY_MASTER_KEY
+	env := proctest.Env() // keys come from files here, never from AIPROXY_MASTER_KEY
 	providerKeys := map[string]string{
 		"heygen tenant":     "hg-rotate-tenant-" + randomHex(8),
 		"elevenlabs tenant": "el-rotate-tenant-" + randomHex(8),
@@ -138,7 +140,7 @@ func rotateUnderTraffic(t *testing.T, db string, dump func() []byte) {
 	}
 	const org = "rotate"
 	cli := func(stdin string, args ...string) string {
-		return cliRun(t, bin, env, stdin, append(args, "--db", db)...)
+		return proctest.Run(t, bin, env, stdin, append(args, "--db", db)...)
 	}
 	cli("", "org", "create", org)
 	admin := strings.TrimSpace(cli("", "key", "create", "--org", org, "--name", "admin"))
@@ -176,7 +178,7 @@ func rotateUnderTraffic(t *testing.T, db string, dump func() []byte) {
 	writeKeyFile(t, serverKeyFile, k2, k1)
 	// Step 2: re-wrap every credential under K2.
 	start := time.Now()
-	out := cliRun(t, bin, env, "", "secrets", "rotate", "--new-key-file", k2File, "--master-key-file", k1File, "--db", db)
+	out := proctest.Run(t, bin, env, "", "secrets", "rotate", "--new-key-file", k2File, "--master-key-file", k1File, "--db", db)
 	rotation := time.Since(start)
 	atRotation := tr.total()
 	time.Sleep(1500 * time.Millisecond) // the server meets the re-wrapped rows (SQLite: polled every 250 ms)
@@ -225,7 +227,7 @@ func rotateUnderTraffic(t *testing.T, db string, dump func() []byte) {
 	}()
 
 	// A second run finds nothing left to do, and says so.
-	out = cliRun(t, bin, env, "", "secrets", "rotate", "--new-key-file", k2File, "--master-key-file", serverKeyFile, "--db", db)
+	out = proctest.Run(t, bin, env, "", "secrets", "rotate", "--new-key-file", k2File, "--master-key-file", serverKeyFile, "--db", db)
 	if want := fmt.Sprintf("re-wrapped 0 of 3 credentials under master key %s", k2ID); !strings.Contains(out, want) {
 		t.Errorf("second secrets rotate said %q, want %q", out, want)
 	}

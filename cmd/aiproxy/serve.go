@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -43,28 +42,31 @@ type serverOptions struct {
 	maxBody     int64
 	metricsAddr string
 	pprofAddr   string
-	redisAddr   string // Redis for rate limits shared by replicas; "" keeps them in memory
-	rateLimit   int    // invokes per minute for orgs without their own limit; 0: unlimited
+	redisAddr   string              // Redis for rate limits shared by replicas; "" keeps them in memory
+	rateLimit   int                 // invokes per minute for orgs without their own limit; 0: unlimited
+	getenv      func(string) string // the environment (master keys are read from it, and reread)
 }
 
-func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
-	o := serverOptions{}
+// aiproxy serve: the gateway. Every flag may also come from its AIPROXY_* variable; the
+// flag wins.
+func cmdServe(ctx context.Context, sio stdio, args []string) error {
+	o := serverOptions{getenv: sio.getenv}
 	fs := newFlags("serve")
-	fs.StringVar(&o.addr, "addr", envOr("AIPROXY_ADDR", "127.0.0.1:8080"), "listen address")
-	fs.StringVar(&o.db, "db", envOr("AIPROXY_DB", defaultDB), "SQLite file or postgres:// URL")
+	fs.StringVar(&o.addr, "addr", sio.envOr("AIPROXY_ADDR", "127.0.0.1:8080"), "listen address")
+	fs.StringVar(&o.db, "db", sio.envOr("AIPROXY_DB", defaultDB), "SQLite file or postgres:// URL")
 	var ups multiFlag
 	fs.Var(&ups, "upstream", "SERVICE=URL: point every endpoint of SERVICE at URL (repeatable)")
-	fs.StringVar(&o.catalogDir, "catalog-dir", envOr("AIPROXY_CATALOG_DIR", ""), "directory of catalog files that add or override services")
-	fs.StringVar(&o.keyFile, "master-key-file", "", "master key file (default: AIPROXY_MASTER_KEY, AIPROXY_MASTER_KEY_FILE, or aiproxy.key beside the database)")
-	fs.StringVar(&o.logFormat, "log-format", envOr("AIPROXY_LOG_FORMAT", "text"), "text or json")
-	fs.StringVar(&o.logLevel, "log-level", envOr("AIPROXY_LOG_LEVEL", "info"), "debug, info, warn or error")
-	fs.StringVar(&o.prefix, "prefix", envOr("AIPROXY_PREFIX", httpapi.DefaultPrefix), "URL prefix of the API")
-	fs.StringVar(&o.corsOrigins, "cors-origins", envOr("AIPROXY_CORS_ORIGINS", ""), "comma-separated browser origins allowed for every org")
+	fs.StringVar(&o.catalogDir, "catalog-dir", sio.envOr("AIPROXY_CATALOG_DIR", ""), "directory of catalog files that add or override services")
+	fs.StringVar(&o.keyFile, "master-key-file", "", "master key file (default: AIPROXY_MASTER_KEY, AIPROXY_MASTER_KEY_FILE, or aiproxy.key beside a SQLite database)")
+	fs.StringVar(&o.logFormat, "log-format", sio.envOr("AIPROXY_LOG_FORMAT", "text"), "text or json")
+	fs.StringVar(&o.logLevel, "log-level", sio.envOr("AIPROXY_LOG_LEVEL", "info"), "debug, info, warn or error")
+	fs.StringVar(&o.prefix, "prefix", sio.envOr("AIPROXY_PREFIX", httpapi.DefaultPrefix), "URL prefix of the API")
+	fs.StringVar(&o.corsOrigins, "cors-origins", sio.envOr("AIPROXY_CORS_ORIGINS", ""), "comma-separated browser origins allowed for every org")
 	fs.Int64Var(&o.maxBody, "max-body-bytes", 0, "largest request body accepted (default 5 GiB; JSON envelopes 64 MiB)")
-	fs.StringVar(&o.metricsAddr, "metrics-addr", envOr("AIPROXY_METRICS_ADDR", ""), "serve /metrics on this address instead of the main one")
-	fs.StringVar(&o.pprofAddr, "pprof-addr", envOr("AIPROXY_PPROF_ADDR", ""), "serve net/http/pprof on this address (off by default)")
-	fs.StringVar(&o.redisAddr, "redis-addr", envOr("AIPROXY_REDIS_ADDR", ""), "Redis host:port or redis:// URL where replicas share rate limits (default: each process counts in memory)")
-	defRate, err := envInt("AIPROXY_RATE_LIMIT_PER_MINUTE")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", sio.envOr("AIPROXY_METRICS_ADDR", ""), "serve /metrics on this address instead of the main one")
+	fs.StringVar(&o.pprofAddr, "pprof-addr", sio.envOr("AIPROXY_PPROF_ADDR", ""), "serve net/http/pprof on this address (off by default)")
+	fs.StringVar(&o.redisAddr, "redis-addr", sio.envOr("AIPROXY_REDIS_ADDR", ""), "Redis host:port or redis:// URL where replicas share rate limits (default: each process counts in memory)")
+	defRate, err := sio.envInt("AIPROXY_RATE_LIMIT_PER_MINUTE")
 	if err != nil {
 		return err
 	}
@@ -86,13 +88,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		c.Close()
 	}
-	if env := os.Getenv("AIPROXY_UPSTREAMS"); env != "" && len(ups) == 0 {
+	if env := sio.getenv("AIPROXY_UPSTREAMS"); env != "" && len(ups) == 0 {
 		for _, u := range strings.Split(env, ",") {
 			ups = append(ups, strings.TrimSpace(u))
 		}
 	}
 	o.upstreams = ups
-	logOut := newBufferedLog(stderr)
+	logOut := newBufferedLog(sio.stderr)
 	defer logOut.Close()
 	logger, err := newLogger(logOut, o.logFormat, o.logLevel)
 	if err != nil {
@@ -128,6 +130,7 @@ type app struct {
 	catalog *catalog.Catalog
 	vault   *providerkeys.Vault
 	api     *httpapi.Server
+	tenancy *tenancy.Manager // the service layer the API calls
 	handler http.Handler
 	prefix  string
 	gateway *gateway.Gateway
@@ -179,7 +182,11 @@ func newApp(ctx context.Context, o serverOptions, logger *slog.Logger) (*app, er
 	if err != nil {
 		return nil, err
 	}
-	keys, err := loadMasterKeys(o.db, o.keyFile)
+	if o.getenv == nil {
+		o.getenv = func(string) string { return "" }
+	}
+	mk := masterKeys{db: o.db, file: o.keyFile, getenv: o.getenv}
+	keys, err := mk.load()
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +201,7 @@ func newApp(ctx context.Context, o serverOptions, logger *slog.Logger) (*app, er
 	}
 	store, stopWatch := cacheStore(db, logger)
 	vault := &providerkeys.Vault{Store: store, Keyring: kr, Reload: func() (*masterkeys.Keyring, error) {
-		ks, err := loadMasterKeys(o.db, o.keyFile)
+		ks, err := mk.load()
 		if err != nil {
 			return nil, err
 		}
@@ -233,7 +240,7 @@ func newApp(ctx context.Context, o serverOptions, logger *slog.Logger) (*app, er
 	for svc, u := range upstreams {
 		logger.Info("upstream override", slog.String("service", svc), slog.String("url", u.String()))
 	}
-	return &app{store: store, catalog: cat, vault: vault, api: api, handler: api, prefix: o.prefix, gateway: gw,
+	return &app{store: store, catalog: cat, vault: vault, api: api, tenancy: api.Tenancy(), handler: api, prefix: o.prefix, gateway: gw,
 		stopWatch: stopWatch, metrics: metrics, closeLimiter: closeLimiter}, nil
 }
 
@@ -309,18 +316,9 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return nil, usagef("--log-format %q: want text or json", format)
 }
 
-// serveHTTP serves until ctx ends, then shuts down gracefully. Timeouts: headers must
-// arrive within 10 s (slow-header clients are cut off); bodies and responses have no
-// overall deadline, because uploads and streams are long by nature (the gateway bounds
-// upstream silence instead).
+// serveHTTP serves h on ln until ctx ends, then shuts down gracefully.
 func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger) error {
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := httpapi.NewHTTPServer(h, logger, httpapi.Timeouts{})
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

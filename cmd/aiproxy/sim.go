@@ -4,15 +4,14 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"net/http"
 	"strconv"
 
 	"github.com/aiproxy/aiproxy/internal/sim"
 	"github.com/aiproxy/aiproxy/internal/sim/simcore"
-	"io"
 )
 
-func cmdSim(ctx context.Context, args []string, stderr io.Writer) error {
+// aiproxy sim: the provider simulators alone.
+func cmdSim(ctx context.Context, sio stdio, args []string) error {
 	fs := newFlags("sim")
 	addr := fs.String("addr", "127.0.0.1:9090", "listen address")
 	speed := fs.Float64("speed", 1, "how much faster than real time jobs move")
@@ -28,7 +27,7 @@ func cmdSim(ctx context.Context, args []string, stderr io.Writer) error {
 	if *speed <= 0 {
 		return usagef("sim: --speed must be positive")
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	logger := slog.New(slog.NewTextHandler(sio.stderr, nil))
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
@@ -39,5 +38,3 @@ func cmdSim(ctx context.Context, args []string, stderr io.Writer) error {
 		slog.String("speed", strconv.FormatFloat(*speed, 'f', -1, 64)), slog.Uint64("seed", *seed))
 	return serveHTTP(ctx, ln, s, logger)
 }
-
-var _ http.Handler = (*sim.Server)(nil)

@@ -18,6 +18,13 @@ const keyPrefix = "aip_"
 // prefixLen is how many characters of a key are stored in clear to identify it.
 const prefixLen = len(keyPrefix) + 8
 
+// PrefixLen is the length of a key's visible prefix.
+const PrefixLen = prefixLen
+
+// MaybeKey reports whether s is longer than a prefix and could be a whole key: something
+// never to echo back.
+func MaybeKey(s string) bool { return len(s) > prefixLen }
+
 // NewKey returns a new key (256 random bits, URL-safe), its visible prefix and its hash.
 func NewKey() (key, prefix, hash string, err error) {
 	b := make([]byte, 32)

@@ -22,6 +22,7 @@ type Store struct {
 	gen      uint64 // bumped on every invalidation; a fill from an older generation is dropped
 	version  int64
 	keys     map[string]entry[*aiproxy.APIKey] // by hash; only found keys
+	keyIDs   map[int64]entry[*aiproxy.APIKey]  // by id (a browser token's parent); only found keys
 	orgs     map[string]entry[*aiproxy.Org]    // by slug
 	settings map[settingsKey]entry[*aiproxy.ServiceSettings]
 	creds    map[credKey]entry[*aiproxy.Credential]
@@ -68,6 +69,7 @@ func New(store aiproxy.Store, poll time.Duration, logger *slog.Logger) *Store {
 func (s *Store) reset() {
 	s.gen++
 	s.keys = map[string]entry[*aiproxy.APIKey]{}
+	s.keyIDs = map[int64]entry[*aiproxy.APIKey]{}
 	s.orgs = map[string]entry[*aiproxy.Org]{}
 	s.settings = map[settingsKey]entry[*aiproxy.ServiceSettings]{}
 	s.creds = map[credKey]entry[*aiproxy.Credential]{}
@@ -154,6 +156,12 @@ func (s *Store) APIKeyByHash(ctx context.Context, hash string) (*aiproxy.APIKey,
 	return lookup(s, &s.keys, hash, false, func() (*aiproxy.APIKey, error) { return s.Store.APIKeyByHash(ctx, hash) })
 }
 
+// APIKeyByID serves found keys from memory, like APIKeyByHash: every request made with a
+// browser token looks up the key that minted it by id.
+func (s *Store) APIKeyByID(ctx context.Context, id int64) (*aiproxy.APIKey, error) {
+	return lookup(s, &s.keyIDs, id, false, func() (*aiproxy.APIKey, error) { return s.Store.APIKeyByID(ctx, id) })
+}
+
 // OrgBySlug serves orgs, and their absence, from memory.
 func (s *Store) OrgBySlug(ctx context.Context, slug string) (*aiproxy.Org, error) {
 	return lookup(s, &s.orgs, slug, true, func() (*aiproxy.Org, error) { return s.Store.OrgBySlug(ctx, slug) })
@@ -192,9 +200,14 @@ func (s *Store) DeleteOrg(ctx context.Context, id int64) error {
 func (s *Store) CreateAPIKey(ctx context.Context, k *aiproxy.APIKey) error {
 	return s.after(s.Store.CreateAPIKey(ctx, k))
 }
-func (s *Store) RevokeAPIKey(ctx context.Context, prefix string, at time.Time) error {
-	return s.after(s.Store.RevokeAPIKey(ctx, prefix, at))
+
+// RevokeAPIKey drops the whole cache, not only the key: the store also revoked the tokens
+// it minted, which are cached by their own hashes.
+func (s *Store) RevokeAPIKey(ctx context.Context, prefix string, at time.Time) (aiproxy.Revocation, error) {
+	rv, err := s.Store.RevokeAPIKey(ctx, prefix, at)
+	return rv, s.after(err)
 }
+
 func (s *Store) PutCredential(ctx context.Context, c *aiproxy.Credential) error {
 	return s.after(s.Store.PutCredential(ctx, c))
 }

@@ -36,6 +36,10 @@ func (c *counting) APIKeyByHash(ctx context.Context, h string) (*aiproxy.APIKey,
 	c.reads.Add(1)
 	return c.Store.APIKeyByHash(ctx, h)
 }
+func (c *counting) APIKeyByID(ctx context.Context, id int64) (*aiproxy.APIKey, error) {
+	c.reads.Add(1)
+	return c.Store.APIKeyByID(ctx, id)
+}
 func (c *counting) OrgBySlug(ctx context.Context, s string) (*aiproxy.Org, error) {
 	c.reads.Add(1)
 	return c.Store.OrgBySlug(ctx, s)
@@ -59,6 +63,10 @@ func seed(t testing.TB, s aiproxy.Store) (*aiproxy.Org, *aiproxy.APIKey) {
 	if err := s.CreateAPIKey(ctx, k); err != nil {
 		t.Fatal(err)
 	}
+	tok := &aiproxy.APIKey{OrgID: o.ID, Prefix: "aip_tokenabc", Hash: "hash-token", Role: aiproxy.RoleMember, ParentID: k.ID}
+	if err := s.CreateAPIKey(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
 	c := &aiproxy.Credential{Service: "heygen", Source: aiproxy.SourceTenant, OrgID: o.ID,
 		Sealed: aiproxy.Sealed{KEKID: "k1", WrappedDEK: []byte{1}, Ciphertext: []byte{2}}}
 	if err := s.PutCredential(ctx, c); err != nil {
@@ -67,10 +75,23 @@ func seed(t testing.TB, s aiproxy.Store) (*aiproxy.Org, *aiproxy.APIKey) {
 	return o, k
 }
 
-// hotPath does what one invoke reads.
-func hotPath(ctx context.Context, s aiproxy.Store, orgID int64) error {
-	if _, err := s.APIKeyByHash(ctx, "hash-1"); err != nil {
+// The hashes of the seeded keys: an API key, and a browser token it minted.
+const (
+	keyHash   = "hash-1"
+	tokenHash = "hash-token"
+)
+
+// hotPath does what one invoke with the key of that hash reads: with a browser token, the
+// key that minted it too.
+func hotPath(ctx context.Context, s aiproxy.Store, orgID int64, hash string) error {
+	k, err := s.APIKeyByHash(ctx, hash)
+	if err != nil {
 		return err
+	}
+	if k.ParentID != 0 {
+		if _, err := s.APIKeyByID(ctx, k.ParentID); err != nil {
+			return err
+		}
 	}
 	if _, err := s.OrgBySlug(ctx, "acme"); err != nil {
 		return err
@@ -80,7 +101,7 @@ func hotPath(ctx context.Context, s aiproxy.Store, orgID int64) error {
 			return err
 		}
 	}
-	_, err := s.GetCredential(ctx, "heygen", aiproxy.SourceTenant, orgID)
+	_, err = s.GetCredential(ctx, "heygen", aiproxy.SourceTenant, orgID)
 	return err
 }
 
@@ -94,17 +115,57 @@ func TestHotPathMakesNoDatabaseReadInSteadyState(t *testing.T) {
 	defer s.Close()
 	o, _ := seed(t, s)
 	ctx := context.Background()
-	if err := hotPath(ctx, s, o.ID); err != nil { // warm up
+	for _, hash := range []string{keyHash, tokenHash} {
+		if err := hotPath(ctx, s, o.ID, hash); err != nil { // warm up
+			t.Fatal(err)
+		}
+		before := cnt.reads.Load()
+		for i := 0; i < 1000; i++ {
+			if err := hotPath(ctx, s, o.ID, hash); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := cnt.reads.Load() - before; n != 0 {
+			t.Errorf("1000 hot-path lookups with %s made %d database reads, want 0", hash, n)
+		}
+	}
+}
+
+// Revoking a key through the cache drops what was cached of it and of the browser tokens it
+// minted, by hash and by id, at once (no poll, no listener).
+func TestRevokeThroughTheCacheDropsTheKeyAndItsTokens(t *testing.T) {
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	before := cnt.reads.Load()
-	for i := 0; i < 1000; i++ {
-		if err := hotPath(ctx, s, o.ID); err != nil {
+	s := cache.New(db, 0, nil)
+	defer s.Close()
+	o, k := seed(t, s)
+	ctx := context.Background()
+	for _, hash := range []string{keyHash, tokenHash} {
+		if err := hotPath(ctx, s, o.ID, hash); err != nil { // cached, all active
 			t.Fatal(err)
 		}
 	}
-	if n := cnt.reads.Load() - before; n != 0 {
-		t.Errorf("1000 hot-path lookups made %d database reads, want 0", n)
+	n, err := tokensOf(s.RevokeAPIKey(ctx, k.Prefix, time.Now()))
+	if err != nil || n != 1 {
+		t.Fatalf("RevokeAPIKey = %d, %v; want 1 token revoked", n, err)
+	}
+	for _, look := range []struct {
+		name string
+		get  func() (*aiproxy.APIKey, error)
+	}{
+		{"key by hash", func() (*aiproxy.APIKey, error) { return s.APIKeyByHash(ctx, keyHash) }},
+		{"key by id", func() (*aiproxy.APIKey, error) { return s.APIKeyByID(ctx, k.ID) }},
+		{"token by hash", func() (*aiproxy.APIKey, error) { return s.APIKeyByHash(ctx, tokenHash) }},
+	} {
+		got, err := look.get()
+		if err != nil {
+			t.Fatalf("%s: %v", look.name, err)
+		}
+		if got.RevokedAt == nil {
+			t.Errorf("%s: still active after the revocation", look.name)
+		}
 	}
 }
 
@@ -114,8 +175,10 @@ func testPropagation(t *testing.T, open func(t *testing.T) (aiproxy.Store, aipro
 	a, b := open(t)
 	ctx := context.Background()
 	o, k := seed(t, a)
-	if err := hotPath(ctx, b, o.ID); err != nil { // b caches everything
-		t.Fatal(err)
+	for _, hash := range []string{keyHash, tokenHash} {
+		if err := hotPath(ctx, b, o.ID, hash); err != nil { // b caches everything
+			t.Fatal(err)
+		}
 	}
 	within := func(what string, cond func() bool) {
 		t.Helper()
@@ -127,11 +190,19 @@ func testPropagation(t *testing.T, open func(t *testing.T) (aiproxy.Store, aipro
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	if err := a.RevokeAPIKey(ctx, k.Prefix, time.Now()); err != nil {
+	if _, err := tokensOf(a.RevokeAPIKey(ctx, k.Prefix, time.Now())); err != nil {
 		t.Fatal(err)
 	}
 	within("key revoked", func() bool {
-		got, err := b.APIKeyByHash(ctx, "hash-1")
+		got, err := b.APIKeyByHash(ctx, keyHash)
+		return err == nil && got.RevokedAt != nil
+	})
+	within("key revoked, by id", func() bool {
+		got, err := b.APIKeyByID(ctx, k.ID)
+		return err == nil && got.RevokedAt != nil
+	})
+	within("its browser token revoked", func() bool {
+		got, err := b.APIKeyByHash(ctx, tokenHash)
 		return err == nil && got.RevokedAt != nil
 	})
 	if err := a.DeleteCredential(ctx, "heygen", aiproxy.SourceTenant, o.ID); err != nil {
@@ -198,14 +269,21 @@ func TestChangesPropagateBetweenReplicasOnPostgres(t *testing.T) {
 }
 
 // BenchmarkHotPath shows the reads one invoke makes (key, org, two settings, credential)
-// served from memory: "db-reads/op" is 0 through the cache, 5 without it.
+// served from memory: "db-reads/op" is 0 through the cache, 5 without it. With a browser
+// token ("-browser-token"), the key that minted it is read too: 0 and 6.
 func BenchmarkHotPath(b *testing.B) {
-	for _, cached := range []bool{true, false} {
-		name := "uncached"
-		if cached {
-			name = "cached"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, tt := range []struct {
+		name   string
+		cached bool
+		hash   string
+	}{
+		{"cached", true, keyHash},
+		{"uncached", false, keyHash},
+		{"cached-browser-token", true, tokenHash},
+		{"uncached-browser-token", false, tokenHash},
+	} {
+		cached, hash := tt.cached, tt.hash
+		b.Run(tt.name, func(b *testing.B) {
 			db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "db"))
 			if err != nil {
 				b.Fatal(err)
@@ -221,14 +299,14 @@ func BenchmarkHotPath(b *testing.B) {
 			}
 			o, _ := seed(b, s)
 			ctx := context.Background()
-			if err := hotPath(ctx, s, o.ID); err != nil {
+			if err := hotPath(ctx, s, o.ID, hash); err != nil {
 				b.Fatal(err)
 			}
 			before := cnt.reads.Load()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				if err := hotPath(ctx, s, o.ID); err != nil {
+				if err := hotPath(ctx, s, o.ID, hash); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -236,3 +314,6 @@ func BenchmarkHotPath(b *testing.B) {
 		})
 	}
 }
+
+// tokensOf is how many tokens a revocation revoked with the key.
+func tokensOf(rv aiproxy.Revocation, err error) (int, error) { return rv.Tokens, err }

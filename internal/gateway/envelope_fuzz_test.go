@@ -135,8 +135,7 @@ func FuzzReadMultipartEnvelope(f *testing.F) {
 // checkClientError: the error is the client's fault and renders 400 {"error"} or 413.
 func checkClientError(t *testing.T, what string, err error) {
 	t.Helper()
-	var tle *TooLargeError
-	if errors.As(err, &tle) {
+	if aiproxy.ErrorCode(err) == aiproxy.ETOOLARGE {
 		return
 	}
 	var ae *aiproxy.Error

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 
@@ -16,45 +15,34 @@ const (
 	detailUpstreamTimeout   = "The upstream external service did not respond in time."
 )
 
-// UpstreamError is a failed upstream call, as the client sees it (contract §8). The HTTP
-// layer renders it; it carries no secret (UpstreamBody is scrubbed).
-type UpstreamError struct {
-	Status         int    // the gateway's status: 429, 502 or 504
-	Detail         string // one of the texts above
-	UpstreamStatus int    // 0 when the upstream gave no status
-	UpstreamBody   any    // parsed JSON or text, at most 8 KiB; nil when none
-	RetryAfter     string // forwarded on 429
-	Cause          error  // for the log only
+// Upstream failures are domain errors (contract §8): EUPSTREAM (502), EUPSTREAMTIMEOUT
+// (504) and ETHROTTLED (429), with the provider's status and scrubbed error body as extra
+// fields. The cause is kept for the log only.
+
+func upstreamFailed(cause error) *aiproxy.Error {
+	return &aiproxy.Error{Code: aiproxy.EUPSTREAM, Message: detailUpstreamFailed, Err: cause}
 }
 
-func (e *UpstreamError) Error() string {
-	if e.UpstreamStatus != 0 {
-		return fmt.Sprintf("upstream: status %d", e.UpstreamStatus)
+func upstreamTimeout(cause error) *aiproxy.Error {
+	return &aiproxy.Error{Code: aiproxy.EUPSTREAMTIMEOUT, Message: detailUpstreamTimeout, Err: cause}
+}
+
+// upstreamAnswered is a non-2xx upstream answer: 429 stays a rate limit (with its
+// Retry-After), anything else is an upstream failure; both carry upstream_status and
+// upstream_body.
+func upstreamAnswered(status int, body any, retryAfter string) *aiproxy.Error {
+	e := &aiproxy.Error{Code: aiproxy.EUPSTREAM, Message: detailUpstreamFailed,
+		Fields: map[string]any{"upstream_status": status, "upstream_body": body}}
+	if status == http.StatusTooManyRequests {
+		e.Code, e.Message, e.RetryAfter = aiproxy.ETHROTTLED, detailUpstreamRateLimit, retryAfter
 	}
-	if e.Cause != nil {
-		return "upstream: " + e.Cause.Error()
-	}
-	return "upstream: " + e.Detail
+	return e
 }
 
-func (e *UpstreamError) Unwrap() error { return e.Cause }
-
-func upstreamFailed(cause error) *UpstreamError {
-	return &UpstreamError{Status: http.StatusBadGateway, Detail: detailUpstreamFailed, Cause: cause}
+// tooLarge is a request body above its limit (contract §9: 413).
+func tooLarge(limit int64) error {
+	return aiproxy.Errorf(aiproxy.ETOOLARGE, "Request body is larger than the limit of %d bytes.", limit)
 }
-
-func upstreamTimeout(cause error) *UpstreamError {
-	return &UpstreamError{Status: http.StatusGatewayTimeout, Detail: detailUpstreamTimeout, Cause: cause}
-}
-
-// TooLargeError is a request body above the configured limit (contract §9: 413).
-type TooLargeError struct{ Limit int64 }
-
-func (e *TooLargeError) Error() string {
-	return fmt.Sprintf("Request body is larger than the limit of %d bytes.", e.Limit)
-}
-
-func tooLarge(limit int64) error { return &TooLargeError{Limit: limit} }
 
 // readError classifies an error reading the client's request body.
 func readError(err error) error {

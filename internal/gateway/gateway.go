@@ -116,8 +116,8 @@ type Result struct {
 }
 
 // Invoke reads the envelope from r and performs the call. Errors that happen before
-// anything is written (bad envelope: *aiproxy.Error; too large: *TooLargeError; upstream
-// failure: *UpstreamError; credential errors as returned) are returned for the HTTP layer
+// anything is written (bad envelope: EINVALID; too large: ETOOLARGE; upstream failure:
+// EUPSTREAM, EUPSTREAMTIMEOUT, ETHROTTLED; credential errors as returned) are returned for the HTTP layer
 // to render; once the response has started, a failure aborts the connection instead, so
 // the client sees a truncated body rather than a false success.
 func (g *Gateway) Invoke(w http.ResponseWriter, r *http.Request, c Call) (Result, error) {

@@ -84,18 +84,11 @@ func (g *Gateway) upstreamStatusError(r *http.Request, up *upstreamCall, resp *h
 	if err != nil && len(data) == 0 && r.Context().Err() != nil {
 		return r.Context().Err()
 	}
-	e := &UpstreamError{
-		Status:         http.StatusBadGateway,
-		Detail:         detailUpstreamFailed,
-		UpstreamStatus: resp.StatusCode,
-		UpstreamBody:   upstreamBody(scrub.Bytes(data)),
-	}
+	retryAfter := ""
 	if resp.StatusCode == http.StatusTooManyRequests {
-		e.Status = http.StatusTooManyRequests
-		e.Detail = detailUpstreamRateLimit
-		e.RetryAfter = scrub.String(resp.Header.Get("Retry-After"))
+		retryAfter = scrub.String(resp.Header.Get("Retry-After"))
 	}
-	return e
+	return upstreamAnswered(resp.StatusCode, upstreamBody(scrub.Bytes(data)), retryAfter)
 }
 
 // upstreamBody is the provider's error as a client sees it: parsed JSON when it is JSON,

@@ -14,53 +14,46 @@ import (
 	"github.com/aiproxy/aiproxy"
 )
 
-// adminRoutes registers the admin API (docs/admin-api.md). Every route authenticates; org
-// routes check access with orgFor (member keys: 403), operator routes with requireOperator.
-// Every change goes through tenancy.Manager, which records it in the audit trail.
+// adminRoutes registers the admin API (docs/admin-api.md). Every route authenticates; the
+// handlers parse the request, call tenancy.Manager — which checks who may do what, validates,
+// and records every change in the audit trail — and render its answer.
 func (s *Server) adminRoutes() {
 	// Operators: orgs, platform credentials, global service settings, platform audit.
 	s.route("orgs", methods{"GET": s.listOrgs, "POST": s.createOrg}, true)
 	s.route("platform-credentials/{credential_name}", methods{
-		"GET": s.getPlatformCredential, "PUT": s.putPlatformCredential, "DELETE": s.deletePlatformCredential,
+		"GET":    s.credentialHandler(true, s.getCredential),
+		"PUT":    s.credentialHandler(true, s.putCredential),
+		"DELETE": s.credentialHandler(true, s.deleteCredential),
 	}, true)
-	s.route("services/{service}/settings", methods{"GET": s.getGlobalSettings, "PUT": s.putGlobalSettings}, true)
+	s.route("services/{service}/settings", methods{
+		"GET": s.settingsHandler(true, s.getSettings), "PUT": s.settingsHandler(true, s.putSettings),
+	}, true)
 	s.route("audit", methods{"GET": s.platformAudit}, true)
 
 	// Org admins (and operators) on one org.
 	s.route("orgs/{org}", methods{"GET": s.getOrg, "PATCH": s.patchOrg, "DELETE": s.deleteOrg}, true)
 	s.route("orgs/{org}/credentials/{credential_name}", methods{
-		"GET": s.getOrgCredential, "PUT": s.putOrgCredential, "DELETE": s.deleteOrgCredential,
+		"GET":    s.credentialHandler(false, s.getCredential),
+		"PUT":    s.credentialHandler(false, s.putCredential),
+		"DELETE": s.credentialHandler(false, s.deleteCredential),
 	}, true)
 	s.route("orgs/{org}/keys", methods{"GET": s.listKeys, "POST": s.createKey}, true)
 	s.route("orgs/{org}/keys/{prefix}", methods{"DELETE": s.revokeKey}, true)
 	// More specific than …/services/{service}/{action}, so it takes precedence: no catalog
 	// action may be called "settings".
-	s.route("orgs/{org}/services/{service}/settings", methods{"GET": s.getOrgSettings, "PUT": s.putOrgSettings}, true)
+	s.route("orgs/{org}/services/{service}/settings", methods{
+		"GET": s.settingsHandler(false, s.getSettings), "PUT": s.settingsHandler(false, s.putSettings),
+	}, true)
 	s.route("orgs/{org}/audit", methods{"GET": s.orgAudit}, true)
 
 	// Any org key that is not itself a token (admin or member), and operators.
 	s.route("orgs/{org}/tokens", methods{"POST": s.mintToken}, true)
 }
 
-// requireOperator refuses every key but an operator's (contract §2 text).
-func requireOperator(r *http.Request) error {
-	if p := principalFrom(r.Context()); p == nil || !p.operator() {
-		return errForbidden
-	}
-	return nil
-}
-
-// actor is how the audit trail names the caller: its key prefix, never the key.
-func actor(r *http.Request) string { return principalFrom(r.Context()).key.Prefix }
-
 // list is the one shape of every list answer of the admin API.
 type list struct {
 	Results any     `json:"results"`
 	Next    *string `json:"next"`
-}
-
-func invalid(format string, args ...any) error {
-	return aiproxy.Errorf(aiproxy.EINVALID, format, args...)
 }
 
 var errBodyNotObject = invalid("Request body must be a JSON object.")
@@ -76,7 +69,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, typeMsgs map[stri
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAdminBody))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return detail(http.StatusRequestEntityTooLarge, "Request body is larger than the limit of %d bytes.", maxAdminBody)
+		return aiproxy.Errorf(aiproxy.ETOOLARGE, "Request body is larger than the limit of %d bytes.", maxAdminBody)
 	} else if err != nil {
 		return err
 	}

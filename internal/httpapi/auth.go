@@ -8,85 +8,46 @@ import (
 	"time"
 
 	"github.com/aiproxy/aiproxy"
-	"github.com/aiproxy/aiproxy/internal/apikeys"
+	"github.com/aiproxy/aiproxy/internal/tenancy"
 )
 
-// principal is the authenticated caller.
-type principal struct {
-	key *aiproxy.APIKey
-}
-
-func (p *principal) operator() bool { return p.key.Role == aiproxy.RoleOperator }
-
-func withPrincipal(r *http.Request, p *principal) *http.Request {
+// withActor records the authenticated caller in the request's state.
+func withActor(r *http.Request, key *aiproxy.APIKey) *http.Request {
 	if st := stateFrom(r.Context()); st != nil {
-		st.principal = p
-		st.log.keyPrefix = p.key.Prefix
+		st.actor = tenancy.Actor{Key: key}
+		st.log.keyPrefix = key.Prefix
 		return r
 	}
-	return r.WithContext(context.WithValue(r.Context(), ctxState, &reqState{principal: p}))
+	return r.WithContext(context.WithValue(r.Context(), ctxState, &reqState{actor: tenancy.Actor{Key: key}}))
 }
 
-func principalFrom(ctx context.Context) *principal {
-	if st := stateFrom(ctx); st != nil {
-		return st.principal
+// actorFrom returns the authenticated caller of the request.
+func actorFrom(r *http.Request) tenancy.Actor {
+	if st := stateFrom(r.Context()); st != nil {
+		return st.actor
 	}
-	return nil
+	return tenancy.Actor{}
 }
 
-// authenticate checks the Authorization header (contract §2): no header or an unknown
-// scheme is 401 "not provided"; an unknown, revoked or expired key is 401 "Invalid token.".
-func (s *Server) authenticate(r *http.Request) (*principal, error) {
-	raw, ok := apikeys.ParseAuthorization(r.Header.Get("Authorization"))
-	if !ok {
-		return nil, errNotAuthenticated
-	}
-	if raw == "" {
-		return nil, errInvalidToken
-	}
-	key, err := s.store.APIKeyByHash(r.Context(), apikeys.Hash(raw))
-	if aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND {
-		return nil, errInvalidToken
-	} else if err != nil {
+// authenticate checks the Authorization header (docs/contract.md §2) and records the key's
+// use for last_used_at.
+func (s *Server) authenticate(r *http.Request) (*aiproxy.APIKey, error) {
+	key, err := s.tenancy.Authenticate(r.Context(), r.Header.Get("Authorization"))
+	if err != nil {
 		return nil, err
 	}
-	now := s.now()
-	if !key.Active(now) {
-		return nil, errInvalidToken
-	}
-	s.touches.touch(key.ID, now)
-	if st := stateFrom(r.Context()); st != nil {
-		st.who = principal{key: key}
-		return &st.who, nil
-	}
-	return &principal{key: key}, nil
+	s.touches.touch(key.ID, s.now())
+	return key, nil
 }
 
-// orgFor returns the org named in the URL if the caller may act on it. An org key of
-// another org gets 403 whether or not the org exists; only operators learn that an org
-// does not exist (contract §9).
-func (s *Server) orgFor(r *http.Request, needAdmin bool) (*aiproxy.Org, error) {
-	p := principalFrom(r.Context())
+// org returns the org named in the URL if the caller may act on it as need says
+// (tenancy.Manager.Org), and names it in the request log.
+func (s *Server) org(r *http.Request, need tenancy.Need) (*aiproxy.Org, error) {
 	slug := r.PathValue("org")
 	if li := logInfoFrom(r.Context()); li != nil {
 		li.org = slug
 	}
-	if needAdmin && p.key.Role == aiproxy.RoleMember {
-		return nil, errForbidden
-	}
-	org, err := s.store.OrgBySlug(r.Context(), slug)
-	if aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND {
-		if p.operator() {
-			return nil, detail(http.StatusNotFound, "Organization '%s' not found.", slug)
-		}
-		return nil, errForbidden
-	} else if err != nil {
-		return nil, err
-	}
-	if !p.operator() && p.key.OrgID != org.ID {
-		return nil, errForbidden
-	}
-	return org, nil
+	return s.tenancy.Org(r.Context(), actorFrom(r), slug, need)
 }
 
 // touchBatcher records when keys were last used without a database write per request:

@@ -76,9 +76,9 @@ func newBenchSetup(b *testing.B) *benchSetup {
 	kr, _ := masterkeys.NewKeyring(bytes.Repeat([]byte{7}, 32))
 	vault := &providerkeys.Vault{Store: store, Keyring: kr}
 	m := &tenancy.Manager{Store: store, Vault: vault, Catalog: cat}
-	org, _ := m.CreateOrg(ctx, "bench", "bench", "")
-	_, key, _ := m.CreateKey(ctx, "bench", tenancy.NewKey{OrgID: org.ID, Role: aiproxy.RoleMember})
-	m.SetCredential(ctx, "bench", "elevenlabs", aiproxy.SourceTenant, org.ID, benchCred)
+	org, _ := m.CreateOrg(ctx, tenancy.CLI, "bench", "")
+	_, key, _ := m.CreateKey(ctx, tenancy.CLI, tenancy.NewKey{Org: org, Role: aiproxy.RoleMember})
+	m.SetCredential(ctx, tenancy.CLI, cat.Service("elevenlabs"), org, benchCred)
 	u, _ := url.Parse(up.URL)
 	gw := gateway.New(gateway.Config{Upstreams: map[string]*url.URL{"elevenlabs": u}})
 	api := httpapi.New(httpapi.Config{Store: store, Catalog: cat, Gateway: gw, Vault: vault,

@@ -17,11 +17,10 @@ func TestAuthenticationErrorsHaveContractBodies(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	revoked := e.key(e.orgA, aiproxy.RoleAdmin, nil)
-	k, _ := e.store.APIKeyByPrefix(ctx, revoked[:12])
-	if err := e.mgr.RevokeKey(ctx, "test", k); err != nil {
+	if err := e.mgr.RevokeKey(ctx, tenancy.CLI, nil, revoked[:12]); err != nil {
 		t.Fatal(err)
 	}
-	_, expiring, err := e.mgr.CreateKey(ctx, "test", tenancy.NewKey{OrgID: e.orgA.ID, Role: aiproxy.RoleAdmin,
+	_, expiring, err := e.mgr.CreateKey(ctx, tenancy.CLI, tenancy.NewKey{Org: e.orgA, Role: aiproxy.RoleAdmin,
 		ExpiresAt: ptr(time.Now().Add(1200 * time.Millisecond))})
 	if err != nil {
 		t.Fatal(err)
@@ -96,10 +95,10 @@ func TestNotFoundAndDisabledErrors(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	off := false
-	if _, err := e.mgr.UpdateSettings(ctx, "test", "testsvc", 0, tenancy.SettingsChange{Enabled: &off}); err != nil {
+	if _, err := e.mgr.UpdateSettings(ctx, tenancy.CLI, "testsvc", nil, tenancy.SettingsChange{Enabled: &off}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.mgr.UpdateSettings(ctx, "test", "elevenlabs", e.orgA.ID, tenancy.SettingsChange{Enabled: &off}); err != nil {
+	if _, err := e.mgr.UpdateSettings(ctx, tenancy.CLI, "elevenlabs", e.orgA, tenancy.SettingsChange{Enabled: &off}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"github.com/aiproxy/aiproxy"
 	"net/http"
 	"slices"
 	"strings"
@@ -32,7 +33,7 @@ func (s *Server) withCORS(next http.Handler) http.Handler {
 		allowed := s.originAllowed(r, origin)
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			if !allowed {
-				s.fail(w, r, detail(http.StatusForbidden, "Origin %q is not allowed to call this API.", origin))
+				s.fail(w, r, aiproxy.Errorf(aiproxy.EFORBIDDEN, "Origin %q is not allowed to call this API.", origin))
 				return
 			}
 			h.Set("Access-Control-Allow-Origin", origin)

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"github.com/aiproxy/aiproxy/internal/tenancy"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -22,7 +23,7 @@ const (
 func corsEnv(t *testing.T) *env {
 	t.Helper()
 	e := newEnv(t)
-	if err := e.mgr.SetCORSOrigins(context.Background(), "test", e.orgA, []string{corsOrgOrigin}); err != nil {
+	if _, err := e.mgr.UpdateOrg(context.Background(), tenancy.CLI, e.orgA, tenancy.OrgChange{CORSOrigins: &[]string{corsOrgOrigin}}); err != nil {
 		t.Fatal(err)
 	}
 	api := httpapi.New(httpapi.Config{

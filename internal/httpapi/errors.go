@@ -7,18 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/aiproxy/aiproxy"
-	"github.com/aiproxy/aiproxy/internal/gateway"
-)
-
-// Texts of contract §2 and §9 that clients match on.
-const (
-	detailNotAuthenticated = "Authentication credentials were not provided."
-	detailInvalidToken     = "Invalid token."
-	detailForbidden        = "You do not have permission to perform this action."
-	detailNotFound         = "Not found."
 )
 
 // writeJSON writes v as the JSON body with status.
@@ -33,97 +23,70 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(data)
 }
 
-// detailError is an error answered with {"detail": Message} and Status.
-type detailError struct {
-	Status  int
-	Message string
+// statusOf is the only table from error codes to HTTP statuses (docs/contract.md, "Error
+// index").
+var statusOf = map[string]int{
+	aiproxy.EINVALID:         http.StatusBadRequest,
+	aiproxy.EUNAUTHORIZED:    http.StatusUnauthorized,
+	aiproxy.EFORBIDDEN:       http.StatusForbidden,
+	aiproxy.ENOTFOUND:        http.StatusNotFound,
+	aiproxy.EMETHOD:          http.StatusMethodNotAllowed,
+	aiproxy.ECONFLICT:        http.StatusConflict,
+	aiproxy.ETOOLARGE:        http.StatusRequestEntityTooLarge,
+	aiproxy.ETHROTTLED:       http.StatusTooManyRequests,
+	aiproxy.EINTERNAL:        http.StatusInternalServerError,
+	aiproxy.EUPSTREAM:        http.StatusBadGateway,
+	aiproxy.EUNAVAILABLE:     http.StatusServiceUnavailable,
+	aiproxy.EUPSTREAMTIMEOUT: http.StatusGatewayTimeout,
 }
 
-func (e *detailError) Error() string { return e.Message }
-
-func detail(status int, format string, args ...any) error {
-	return &detailError{Status: status, Message: fmt.Sprintf(format, args...)}
-}
+// statusClientClosed is what the request log records when the client left before any
+// answer (nginx's 499): there is no one to answer.
+const statusClientClosed = 499
 
 var (
-	errNotAuthenticated = &detailError{http.StatusUnauthorized, detailNotAuthenticated}
-	errInvalidToken     = &detailError{http.StatusUnauthorized, detailInvalidToken}
-	errForbidden        = &detailError{http.StatusForbidden, detailForbidden}
-	errRouteNotFound    = &detailError{http.StatusNotFound, detailNotFound}
+	errRouteNotFound = aiproxy.Errorf(aiproxy.ENOTFOUND, "Not found.")
+	errInternal      = &aiproxy.Error{Code: aiproxy.EINTERNAL, Message: "Internal error."}
 )
 
-// throttledError is an invoke refused by the org's rate limit: 429 with the text and the
-// Retry-After header Django REST framework's Throttled gives, which clients know. Wait is
-// in whole seconds, rounded up, at least 1.
-type throttledError struct{ Wait int }
-
-func (e *throttledError) Error() string {
-	// DRF: 'Expected available in {wait} second.' / '… seconds.', by ngettext.
-	unit := "seconds"
-	if e.Wait == 1 {
-		unit = "second"
-	}
-	return fmt.Sprintf("Request was throttled. Expected available in %d %s.", e.Wait, unit)
-}
-
 func errMethodNotAllowed(method string) error {
-	return detail(http.StatusMethodNotAllowed, "Method %q not allowed.", method)
+	return aiproxy.Errorf(aiproxy.EMETHOD, "Method %q not allowed.", method)
 }
 
-// writeError is the one place where errors become HTTP statuses and bodies. Invalid input
-// answers {"error": ...}; everything else {"detail": ...} (contract §4, §9: clients read
-// detail || error).
+func invalid(format string, args ...any) error {
+	return aiproxy.Errorf(aiproxy.EINVALID, format, args...)
+}
+
+// writeError is the one place where errors become HTTP answers: the status from statusOf,
+// the message under "error" for invalid input and under "detail" for everything else
+// (docs/contract.md §4, §9: clients read detail || error), the error's extra fields beside
+// it, and Retry-After when it has one. An error that is not an *aiproxy.Error is a bug or
+// an unexpected failure: it is logged and answered 500 without its text.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) int {
-	var (
-		de  *detailError
-		ue  *gateway.UpstreamError
-		tle *gateway.TooLargeError
-		te  *throttledError
-		ae  *aiproxy.Error
-	)
-	switch {
-	case errors.As(err, &de):
-		writeJSON(w, de.Status, map[string]any{"detail": de.Message})
-		return de.Status
-	case errors.As(err, &ue):
-		body := map[string]any{"detail": ue.Detail}
-		if ue.UpstreamStatus != 0 {
-			body["upstream_status"] = ue.UpstreamStatus
-			body["upstream_body"] = ue.UpstreamBody
+	ae := aiproxy.AsError(err)
+	if ae == nil || ae.Code == aiproxy.EINTERNAL {
+		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+			return statusClientClosed
 		}
-		if ue.RetryAfter != "" {
-			w.Header().Set("Retry-After", ue.RetryAfter)
-		}
-		writeJSON(w, ue.Status, body)
-		return ue.Status
-	case errors.As(err, &te):
-		w.Header().Set("Retry-After", strconv.Itoa(te.Wait))
-		writeJSON(w, http.StatusTooManyRequests, map[string]any{"detail": te.Error()})
-		return http.StatusTooManyRequests
-	case errors.As(err, &tle):
-		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"detail": tle.Error()})
-		return http.StatusRequestEntityTooLarge
-	case errors.As(err, &ae):
-		status := map[string]int{
-			aiproxy.EINVALID:      http.StatusBadRequest,
-			aiproxy.ENOTFOUND:     http.StatusNotFound,
-			aiproxy.ECONFLICT:     http.StatusConflict,
-			aiproxy.EUNAUTHORIZED: http.StatusUnauthorized,
-			aiproxy.EFORBIDDEN:    http.StatusForbidden,
-		}[ae.Code]
-		if status == 0 {
-			break
-		}
-		key := "detail"
-		if ae.Code == aiproxy.EINVALID {
-			key = "error"
-		}
-		writeJSON(w, status, map[string]any{key: ae.Message})
-		return status
-	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
-		return 499 // the client left: there is no one to answer
+		s.logger.ErrorContext(r.Context(), "internal error", slog.String("request_id", requestID(r.Context())), slog.String("error", err.Error()))
+		ae = errInternal
 	}
-	s.logger.ErrorContext(r.Context(), "internal error", slog.String("request_id", requestID(r.Context())), slog.String("error", err.Error()))
-	writeJSON(w, http.StatusInternalServerError, map[string]any{"detail": "Internal error."})
-	return http.StatusInternalServerError
+	status, ok := statusOf[ae.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	key := "detail"
+	if ae.Code == aiproxy.EINVALID {
+		key = "error"
+	}
+	body := make(map[string]any, 1+len(ae.Fields))
+	for k, v := range ae.Fields {
+		body[k] = v
+	}
+	body[key] = ae.Message
+	if ae.RetryAfter != "" {
+		w.Header().Set("Retry-After", ae.RetryAfter)
+	}
+	writeJSON(w, status, body)
+	return status
 }

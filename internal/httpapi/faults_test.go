@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aiproxy/aiproxy/internal/httpapi"
 )
 
 // faultUpstream is a dedicated upstream server for one fault.
@@ -183,18 +186,12 @@ func TestFaultUpstreamStatusesMapToTheContract(t *testing.T) {
 
 // TestFaultSlowHeadersAreCutOffByReadHeaderTimeout: a client that sends its request line
 // and headers a byte at a time (slowloris) is disconnected when ReadHeaderTimeout passes.
-// The server is configured as cmd/aiproxy's serveHTTP configures it (ReadHeaderTimeout,
-// IdleTimeout, MaxHeaderBytes), with a 500 ms header timeout instead of 10 s.
+// The server is the one `aiproxy serve` runs (httpapi.NewHTTPServer), with a 500 ms header
+// timeout instead of 10 s: removing the timeout from the product fails this test.
 func TestFaultSlowHeadersAreCutOffByReadHeaderTimeout(t *testing.T) {
 	e := newEnv(t)
 	const headerTimeout = 500 * time.Millisecond
-	srv := &http.Server{
-		Handler:           e.srv.Config.Handler,
-		ReadHeaderTimeout: headerTimeout,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          nil,
-	}
+	srv := httpapi.NewHTTPServer(e.api, nil, httpapi.Timeouts{ReadHeader: headerTimeout})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -390,5 +387,54 @@ func TestFaultRetries(t *testing.T) {
 			}
 			drop.Store(0)
 		})
+	}
+}
+
+// TestFaultIdleKeepAliveConnectionIsClosed: a client that keeps a connection open after its
+// answer without sending another request is disconnected when the idle timeout passes. The
+// server is the one `aiproxy serve` runs (httpapi.NewHTTPServer), with a 300 ms idle timeout
+// instead of 120 s.
+func TestFaultIdleKeepAliveConnectionIsClosed(t *testing.T) {
+	e := newEnv(t)
+	const idle = 300 * time.Millisecond
+	srv := httpapi.NewHTTPServer(e.api, nil, httpapi.Timeouts{Idle: idle})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(ln) }()
+	defer func() { srv.Close(); <-served }()
+
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET /api/ai-proxy/orgs/org-a/services/ HTTP/1.1\r\nHost: x\r\nAuthorization: Api-Key "+e.adminA+"\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Close {
+		t.Fatalf("first request: %d, close %v: want a kept-alive 200", resp.StatusCode, resp.Close)
+	}
+	start := time.Now()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := conn.Read(make([]byte, 1))
+	elapsed := time.Since(start)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("the idle connection was kept open for 5 s")
+	}
+	if n != 0 || err == nil {
+		t.Fatalf("read %d bytes (%v) from an idle connection, want the close", n, err)
+	}
+	if elapsed < idle-50*time.Millisecond || elapsed > 4*idle {
+		t.Errorf("idle connection closed after %v, want about %v", elapsed, idle)
 	}
 }

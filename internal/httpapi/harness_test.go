@@ -22,6 +22,7 @@ import (
 	"github.com/aiproxy/aiproxy/internal/gateway"
 	"github.com/aiproxy/aiproxy/internal/httpapi"
 	"github.com/aiproxy/aiproxy/internal/masterkeys"
+	"github.com/aiproxy/aiproxy/internal/proctest"
 	"github.com/aiproxy/aiproxy/internal/providerkeys"
 	"github.com/aiproxy/aiproxy/internal/ratelimit"
 	"github.com/aiproxy/aiproxy/internal/sqlite"
@@ -110,33 +111,17 @@ func (u *upstream) count() int {
 type env struct {
 	t        *testing.T
 	srv      *httptest.Server
+	api      *httpapi.Server
 	store    aiproxy.Store
 	mgr      *tenancy.Manager
 	up       *upstream
-	logs     *syncBuffer
+	logs     *proctest.Buffer
 	orgA     *aiproxy.Org
 	orgB     *aiproxy.Org
 	adminA   string // admin key of org A
 	memberA  string
 	adminB   string
 	operator string
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // testService is a catalog file for gateway-mechanics tests: short timeouts and every mode.
@@ -220,7 +205,7 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 	if o.gateway != nil {
 		*o.gateway = gw
 	}
-	logs := &syncBuffer{}
+	logs := &proctest.Buffer{}
 	var w io.Writer = logs
 	if o.logs != nil {
 		w = io.MultiWriter(logs, o.logs)
@@ -234,14 +219,14 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 	t.Cleanup(api.Close)
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, srv: srv, store: store, up: up, logs: logs,
+	e := &env{t: t, srv: srv, api: api, store: store, up: up, logs: logs,
 		mgr: &tenancy.Manager{Store: store, Vault: vault, Catalog: cat}}
 	e.orgA = e.org("org-a")
 	e.orgB = e.org("org-b")
 	e.adminA = e.key(e.orgA, aiproxy.RoleAdmin, nil)
 	e.memberA = e.key(e.orgA, aiproxy.RoleMember, nil)
 	e.adminB = e.key(e.orgB, aiproxy.RoleAdmin, nil)
-	_, e.operator, err = e.mgr.CreateKey(ctx, "test", tenancy.NewKey{Role: aiproxy.RoleOperator})
+	_, e.operator, err = e.mgr.CreateKey(ctx, tenancy.CLI, tenancy.NewKey{Role: aiproxy.RoleOperator})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +238,7 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 
 func (e *env) org(slug string) *aiproxy.Org {
 	e.t.Helper()
-	o, err := e.mgr.CreateOrg(context.Background(), "test", slug, "")
+	o, err := e.mgr.CreateOrg(context.Background(), tenancy.CLI, slug, "")
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -262,7 +247,7 @@ func (e *env) org(slug string) *aiproxy.Org {
 
 func (e *env) key(o *aiproxy.Org, role aiproxy.Role, scopes []string) string {
 	e.t.Helper()
-	_, k, err := e.mgr.CreateKey(context.Background(), "test", tenancy.NewKey{OrgID: o.ID, Role: role, Scopes: scopes})
+	_, k, err := e.mgr.CreateKey(context.Background(), tenancy.CLI, tenancy.NewKey{Org: o, Role: role, Scopes: scopes})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -271,11 +256,10 @@ func (e *env) key(o *aiproxy.Org, role aiproxy.Role, scopes []string) string {
 
 func (e *env) cred(service string, src aiproxy.Source, o *aiproxy.Org, key string) {
 	e.t.Helper()
-	var id int64
-	if o != nil {
-		id = o.ID
+	if src == aiproxy.SourcePlatform {
+		o = nil
 	}
-	if _, err := e.mgr.SetCredential(context.Background(), "test", service, src, id, key); err != nil {
+	if _, err := e.mgr.SetCredential(context.Background(), tenancy.CLI, e.mgr.Catalog.Service(service), o, key); err != nil {
 		e.t.Fatal(err)
 	}
 }

@@ -3,10 +3,9 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/aiproxy/aiproxy"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aiproxy/aiproxy/internal/gateway"
+	"github.com/aiproxy/aiproxy/internal/proctest"
 	"github.com/aiproxy/aiproxy/internal/prom"
 )
 
@@ -28,19 +28,6 @@ const (
 	platformHeyGen   = "hg-platform-secret-3e9b51d07c"
 	testsvcKey       = "test-tenant-key-123" // newEnv's testsvc key
 )
-
-// secretForms returns s as it could leak: plain, base64 (std, url, raw std, raw url) and hex.
-func secretForms(s []byte) map[string]string {
-	return map[string]string{
-		"plain":      string(s),
-		"base64":     base64.StdEncoding.EncodeToString(s),
-		"base64url":  base64.URLEncoding.EncodeToString(s),
-		"base64raw":  base64.RawStdEncoding.EncodeToString(s),
-		"base64rawu": base64.RawURLEncoding.EncodeToString(s),
-		"hex":        hex.EncodeToString(s),
-		"HEX":        strings.ToUpper(hex.EncodeToString(s)),
-	}
-}
 
 // capture collects everything a flow shows to the outside.
 type capture struct {
@@ -231,8 +218,8 @@ func TestSecretHygiene(t *testing.T) {
 			continue
 		}
 		errs = append(errs, err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err))
-		if ue, ok := err.(*gateway.UpstreamError); ok {
-			b, _ := json.Marshal(ue.UpstreamBody)
+		if ue := aiproxy.AsError(err); ue != nil {
+			b, _ := json.Marshal(ue.Fields)
 			errs = append(errs, string(b), ue.RetryAfter)
 		}
 	}
@@ -276,7 +263,7 @@ func TestSecretHygiene(t *testing.T) {
 		scanned++
 		bytesScanned += len(h.text)
 		check := func(name, secret string) {
-			for form, v := range secretForms([]byte(secret)) {
+			for form, v := range proctest.SecretForms([]byte(secret)) {
 				if strings.Contains(h.text, v) {
 					hits++
 					t.Errorf("%s holds the %s (%s form): %.300s", h.what, name, form, h.text)

@@ -5,45 +5,34 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/aiproxy/aiproxy/internal/apikeys"
 	"github.com/aiproxy/aiproxy/internal/gateway"
+	"github.com/aiproxy/aiproxy/internal/tenancy"
 )
 
-func scopeAllows(p *principal, service, action string) bool {
-	return apikeys.ScopeAllows(p.key.Scopes, service, action)
-}
-
-// invoke serves POST …/services/{service}/{action}/: the checks of contract §2 and §9 in
-// order, the org's rate limit, then the gateway call.
+// invoke serves POST …/services/{service}/{action}/: the checks of docs/contract.md §2 and
+// §9 in order (tenancy.Manager.Action), the org's rate limit, then the gateway call.
 func (s *Server) invoke(w http.ResponseWriter, r *http.Request) error {
-	org, err := s.orgFor(r, false)
+	org, err := s.org(r, tenancy.AnyKey)
 	if err != nil {
 		return err
 	}
 	slug, action := r.PathValue("service"), r.PathValue("action")
 	li := logInfoFrom(r.Context())
 	li.service, li.action = slug, action
-	st, err := s.lookupService(r.Context(), slug, org)
+	st, ep, err := s.tenancy.Action(r.Context(), actorFrom(r), org, slug, action)
+	li.known = ep != nil // only catalog names become metric labels
 	if err != nil {
 		return err
-	}
-	ep := st.svc.Endpoint(action)
-	if ep == nil || !ep.Enabled {
-		return errEndpointNotFound(action, slug)
-	}
-	li.known = true
-	if !scopeAllows(principalFrom(r.Context()), slug, action) {
-		return errForbidden
 	}
 	if err := s.throttle(w, r, org); err != nil {
 		return err
 	}
 	res, err := s.gateway.Invoke(w, r, gateway.Call{
-		Service:   st.svc,
+		Service:   st.Service,
 		Endpoint:  ep,
 		RequestID: requestID(r.Context()),
 		Credential: func(ctx context.Context) (string, error) {
-			key, _, err := s.vault.Resolve(ctx, slug, org.ID, st.policy)
+			key, _, err := s.vault.Resolve(ctx, slug, org.ID, st.Policy)
 			return key, err
 		},
 	})

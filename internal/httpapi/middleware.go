@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/aiproxy/aiproxy/internal/tenancy"
 )
 
 type ctxKey int
@@ -17,10 +20,9 @@ const ctxState ctxKey = 0
 // reqState is what the middleware and handlers share about one request. One value in the
 // context instead of several keeps the hot path to a single context allocation.
 type reqState struct {
-	id        string
-	log       logInfo
-	principal *principal
-	who       principal // storage for principal, saving an allocation
+	id    string
+	log   logInfo
+	actor tenancy.Actor // the authenticated caller; Key nil before authentication
 }
 
 func stateFrom(ctx context.Context) *reqState {
@@ -128,8 +130,7 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 			if rec != nil && rec != http.ErrAbortHandler {
 				s.logger.ErrorContext(ctx, "panic", slog.String("request_id", id), slog.Any("panic", rec))
 				if sw.status == 0 {
-					writeJSON(sw, http.StatusInternalServerError, map[string]any{"detail": "Internal error."})
-					status = http.StatusInternalServerError
+					status = s.writeError(sw, r, errors.New("panic"))
 				}
 			}
 			attrs := make([]slog.Attr, 0, 12)

@@ -36,7 +36,7 @@ func TestCredentialPolicyMatrix(t *testing.T) {
 	}
 	for _, r := range rows {
 		p := aiproxy.Policy{AllowTenantKey: r.allowTenant, AllowPlatformKey: r.allowPlatform, DefaultSource: r.def, FallbackToPlatformKey: r.fallback}
-		if _, err := e.mgr.UpdateSettings(ctx, "test", "testsvc", e.orgA.ID, tenancy.SettingsChange{Policy: &p}); err != nil {
+		if _, err := e.mgr.UpdateSettings(ctx, tenancy.CLI, "testsvc", e.orgA, tenancy.SettingsChange{Policy: policyPatch(p)}); err != nil {
 			t.Fatal(err)
 		}
 		for _, tenantPresent := range []bool{true, false} {
@@ -86,7 +86,7 @@ func setOrDelete(t *testing.T, e *env, src aiproxy.Source, orgID int64, present 
 	t.Helper()
 	ctx := context.Background()
 	if present {
-		if _, err := e.mgr.SetCredential(ctx, "test", "testsvc", src, orgID, key); err != nil {
+		if _, err := e.mgr.SetCredential(ctx, tenancy.CLI, e.mgr.Catalog.Service("testsvc"), orgFor(e, orgID), key); err != nil {
 			t.Fatal(err)
 		}
 		return
@@ -104,4 +104,19 @@ func TestCatalogDefaultPolicyIsTenantOnly(t *testing.T) {
 		`{"detail": "No allowed credentials found for external proxy service 'heygen'."}`)
 	r := e.do("GET", "/api/ai-proxy/orgs/org-a/services/heygen/", "Api-Key "+e.adminA, nil)
 	assertJSONField(t, r, "credential_policy", `{"allow_tenant_key": true, "allow_platform_key": false, "default_source": "tenant", "fallback_to_platform_key": false}`)
+}
+
+// policyPatch is a patch that sets every field of p.
+func policyPatch(p aiproxy.Policy) *tenancy.PolicyPatch {
+	src := string(p.DefaultSource)
+	return &tenancy.PolicyPatch{AllowTenantKey: &p.AllowTenantKey, AllowPlatformKey: &p.AllowPlatformKey,
+		DefaultSource: &src, FallbackToPlatformKey: &p.FallbackToPlatformKey}
+}
+
+// orgFor is org A for its id, nil (the platform) for 0.
+func orgFor(e *env, id int64) *aiproxy.Org {
+	if id == 0 {
+		return nil
+	}
+	return e.orgA
 }

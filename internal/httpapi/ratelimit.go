@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -46,7 +47,20 @@ func (s *Server) throttle(w http.ResponseWriter, r *http.Request, org *aiproxy.O
 		h.Set(headerRateRemaining, strconv.Itoa(d.Remaining))
 	}
 	if !d.Allowed {
-		return &throttledError{Wait: max(1, int((d.RetryAfter+time.Second-1)/time.Second))}
+		return errThrottled(max(1, int((d.RetryAfter+time.Second-1)/time.Second)))
 	}
 	return nil
+}
+
+// errThrottled is an invoke refused by the org's rate limit: 429 with the text and the
+// Retry-After header Django REST framework's Throttled gives, which clients know. wait is
+// in whole seconds, at least 1.
+func errThrottled(wait int) error {
+	// DRF: 'Expected available in {wait} second.' / '… seconds.', by ngettext.
+	unit := "seconds"
+	if wait == 1 {
+		unit = "second"
+	}
+	return &aiproxy.Error{Code: aiproxy.ETHROTTLED, RetryAfter: strconv.Itoa(wait),
+		Message: fmt.Sprintf("Request was throttled. Expected available in %d %s.", wait, unit)}
 }

@@ -6,6 +6,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
@@ -66,10 +67,23 @@ type Server struct {
 	handler http.Handler
 	touches *touchBatcher
 	metrics Metrics
-	tenancy *tenancy.Manager // audited changes, for the admin API
+	tenancy *tenancy.Manager // every rule: access, keys, orgs, credentials, settings
 	limiter ratelimit.Limiter
 	defRate int
+	table   []Route // every route registered, for Routes
 }
+
+// Route is one route of the API: its pattern relative to the prefix, without the trailing
+// slash (which is optional), and the methods it serves.
+type Route struct {
+	Pattern       string
+	Methods       []string
+	Authenticated bool
+}
+
+// Routes returns every route the server registered, in registration order. Tests derive
+// their matrices from it, so that a new route cannot go untested.
+func (s *Server) Routes() []Route { return s.table }
 
 // New returns a Server. Close it to flush pending key-usage times.
 func New(cfg Config) *Server {
@@ -98,6 +112,10 @@ func New(cfg Config) *Server {
 	return s
 }
 
+// Tenancy returns the service layer the server calls, for the process that wires it (the
+// demo makes its org through it).
+func (s *Server) Tenancy() *tenancy.Manager { return s.tenancy }
+
 // ServeHTTP serves one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
@@ -116,12 +134,12 @@ type methods map[string]handlerFunc
 func (s *Server) route(path string, m methods, authenticated bool) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if authenticated {
-			p, err := s.authenticate(r)
+			key, err := s.authenticate(r)
 			if err != nil {
 				s.fail(w, r, err)
 				return
 			}
-			r = withPrincipal(r, p)
+			r = withActor(r, key)
 		}
 		fn, ok := m[r.Method]
 		if !ok && r.Method == http.MethodHead {
@@ -135,6 +153,12 @@ func (s *Server) route(path string, m methods, authenticated bool) {
 			s.fail(w, r, err)
 		}
 	})
+	rt := Route{Pattern: path, Authenticated: authenticated}
+	for method := range m {
+		rt.Methods = append(rt.Methods, method)
+	}
+	sort.Strings(rt.Methods)
+	s.table = append(s.table, rt)
 	full := s.prefix + "/" + path
 	s.mux.Handle(full, h)
 	s.mux.Handle(full+"/{$}", h)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/internal/sqlcodec"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -16,12 +18,12 @@ const apiKeyColumns = `id, org_id, prefix, hash, name, role, scopes::text, paren
 // CreateAPIKey stores k and sets its ID and CreatedAt. ECONFLICT if the prefix (or the
 // hash) is taken.
 func (s *Store) CreateAPIKey(ctx context.Context, k *aiproxy.APIKey) error {
-	created := now()
+	created := sqlcodec.Now()
 	return s.write(ctx, true, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `INSERT INTO api_keys
 			(org_id, prefix, hash, name, role, scopes, parent_id, created_at, expires_at, revoked_at, last_used_at)
 			VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11) RETURNING id`,
-			k.OrgID, k.Prefix, k.Hash, k.Name, string(k.Role), encodeStrings(k.Scopes), k.ParentID, created,
+			k.OrgID, k.Prefix, k.Hash, k.Name, string(k.Role), sqlcodec.EncodeStrings(k.Scopes), k.ParentID, created,
 			k.ExpiresAt, k.RevokedAt, k.LastUsedAt).Scan(&k.ID)
 		if isUniqueViolation(err) {
 			return aiproxy.Errorf(aiproxy.ECONFLICT, "API key prefix %q is taken.", k.Prefix)
@@ -51,25 +53,62 @@ func (s *Store) APIKeyByPrefix(ctx context.Context, prefix string) (*aiproxy.API
 	return k, err
 }
 
+// APIKeyByID returns ENOTFOUND if no key has that id. Revoked keys are returned.
+func (s *Store) APIKeyByID(ctx context.Context, id int64) (*aiproxy.APIKey, error) {
+	k, err := scanAPIKey(s.pool.QueryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, aiproxy.Errorf(aiproxy.ENOTFOUND, "API key %d not found.", id)
+	}
+	return k, err
+}
+
 // ListAPIKeys lists an org's keys (orgID 0: operator keys), newest first.
 func (s *Store) ListAPIKeys(ctx context.Context, orgID int64) ([]*aiproxy.APIKey, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE org_id = $1 ORDER BY created_at DESC, id DESC`, orgID)
 	if err != nil {
 		return nil, fmt.Errorf("list api keys: %w", err)
 	}
-	return collect(rows, scanAPIKey)
+	defer rows.Close()
+	return sqlcodec.Collect(rows, scanAPIKey)
 }
 
-// RevokeAPIKey marks the key revoked at at; a key already revoked keeps its first
-// revocation time. ENOTFOUND if no key has that prefix.
-func (s *Store) RevokeAPIKey(ctx context.Context, prefix string, at time.Time) error {
-	return s.write(ctx, true, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE prefix = $2`, at, prefix)
-		if err != nil {
+// RevokeAPIKey marks the key with that prefix revoked at at and, in the same transaction,
+// every key it minted (parent_id) that is not revoked yet; it returns how many of those it
+// revoked. A key already revoked keeps its first revocation time. ENOTFOUND if no key has
+// that prefix.
+//
+// The key's row is locked first, so two revocations of one key run one after the other and
+// the second finds no token left to revoke; the tokens' rows are then locked in id order,
+// as TouchAPIKeys locks them, so the two cannot deadlock.
+func (s *Store) RevokeAPIKey(ctx context.Context, prefix string, at time.Time) (rv aiproxy.Revocation, err error) {
+	err = s.write(ctx, true, func(tx pgx.Tx) error {
+		var id int64
+		var was *time.Time
+		// FOR UPDATE: a concurrent revocation of the same key waits, then sees it revoked.
+		err := tx.QueryRow(ctx, `SELECT id, revoked_at FROM api_keys WHERE prefix = $1 FOR UPDATE`, prefix).Scan(&id, &was)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return aiproxy.Errorf(aiproxy.ENOTFOUND, "API key %q not found.", prefix)
+		} else if err != nil {
 			return fmt.Errorf("revoke api key: %w", err)
 		}
-		return mustAffect(tag, "API key %q not found.", prefix)
+		if was == nil {
+			if _, err := tx.Exec(ctx, `UPDATE api_keys SET revoked_at = $1 WHERE id = $2`, at, id); err != nil {
+				return fmt.Errorf("revoke api key: %w", err)
+			}
+			rv.Key = true
+		}
+		tag, err := tx.Exec(ctx, `UPDATE api_keys SET revoked_at = $1 WHERE revoked_at IS NULL AND id IN (
+			SELECT id FROM api_keys WHERE parent_id = $2 AND revoked_at IS NULL ORDER BY id FOR UPDATE)`, at, id)
+		if err != nil {
+			return fmt.Errorf("revoke api key %q: tokens: %w", prefix, err)
+		}
+		rv.Tokens = int(tag.RowsAffected())
+		return nil
 	})
+	if err != nil {
+		return aiproxy.Revocation{}, err
+	}
+	return rv, nil
 }
 
 // TouchAPIKeys records last use of keys (id → time) in one transaction. A time older than
@@ -80,14 +119,9 @@ func (s *Store) TouchAPIKeys(ctx context.Context, used map[int64]time.Time) erro
 	if len(used) == 0 {
 		return nil
 	}
-	ids := make([]int64, 0, len(used))
-	for id := range used {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	return s.write(ctx, false, func(tx pgx.Tx) error {
 		var b pgx.Batch
-		for _, id := range ids {
+		for _, id := range slices.Sorted(maps.Keys(used)) {
 			b.Queue(`UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)`, used[id], id)
 		}
 		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
@@ -97,7 +131,7 @@ func (s *Store) TouchAPIKeys(ctx context.Context, used map[int64]time.Time) erro
 	})
 }
 
-func scanAPIKey(row pgx.Row) (*aiproxy.APIKey, error) {
+func scanAPIKey(row sqlcodec.Row) (*aiproxy.APIKey, error) {
 	var (
 		k            aiproxy.APIKey
 		role, scopes string
@@ -110,7 +144,7 @@ func scanAPIKey(row pgx.Row) (*aiproxy.APIKey, error) {
 		return nil, fmt.Errorf("scan api key: %w", err)
 	}
 	var err error
-	if k.Scopes, err = decodeStrings(scopes); err != nil {
+	if k.Scopes, err = sqlcodec.DecodeStrings(scopes); err != nil {
 		return nil, fmt.Errorf("api key %d: %w", k.ID, err)
 	}
 	k.Role = aiproxy.Role(role)

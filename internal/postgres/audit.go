@@ -3,15 +3,14 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"math"
 
 	"github.com/aiproxy/aiproxy"
-	"github.com/jackc/pgx/v5"
+	"github.com/aiproxy/aiproxy/internal/sqlcodec"
 )
 
 // AppendAudit stores e and sets its ID and CreatedAt. It does not change Version.
 func (s *Store) AppendAudit(ctx context.Context, e *aiproxy.AuditEntry) error {
-	created := now()
+	created := sqlcodec.Now()
 	if err := s.pool.QueryRow(ctx, `INSERT INTO audit (org_id, actor, action, target, before, after, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
 		e.OrgID, e.Actor, e.Action, e.Target, e.Before, e.After, created).Scan(&e.ID); err != nil {
@@ -24,18 +23,14 @@ func (s *Store) AppendAudit(ctx context.Context, e *aiproxy.AuditEntry) error {
 // ListAudit returns an org's entries (orgID 0: platform) newest first, with ID < before
 // (before 0: from the newest), at most limit (limit <= 0: all).
 func (s *Store) ListAudit(ctx context.Context, orgID int64, before int64, limit int) ([]*aiproxy.AuditEntry, error) {
-	if before <= 0 {
-		before = math.MaxInt64
-	}
-	if limit <= 0 {
-		limit = math.MaxInt32
-	}
+	before, limit = sqlcodec.Page(before, limit)
 	rows, err := s.pool.Query(ctx, `SELECT id, org_id, actor, action, target, before, after, created_at FROM audit
 		WHERE org_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`, orgID, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
 	}
-	return collect(rows, func(row pgx.Row) (*aiproxy.AuditEntry, error) {
+	defer rows.Close()
+	return sqlcodec.Collect(rows, func(row sqlcodec.Row) (*aiproxy.AuditEntry, error) {
 		var e aiproxy.AuditEntry
 		if err := row.Scan(&e.ID, &e.OrgID, &e.Actor, &e.Action, &e.Target, &e.Before, &e.After, &e.CreatedAt); err != nil {
 			return nil, fmt.Errorf("list audit: %w", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/internal/sqlcodec"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -14,7 +15,7 @@ const credentialColumns = `service, source, org_id, kek_id, wrapped_dek, ciphert
 // PutCredential creates or replaces the credential for (service, source, org), and sets its
 // CreatedAt (kept from the credential it replaces) and UpdatedAt.
 func (s *Store) PutCredential(ctx context.Context, c *aiproxy.Credential) error {
-	updated := now()
+	updated := sqlcodec.Now()
 	return s.write(ctx, true, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `INSERT INTO credentials (`+credentialColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
@@ -22,7 +23,7 @@ func (s *Store) PutCredential(ctx context.Context, c *aiproxy.Credential) error 
 				kek_id = excluded.kek_id, wrapped_dek = excluded.wrapped_dek, ciphertext = excluded.ciphertext,
 				fingerprint = excluded.fingerprint, last4 = excluded.last4, updated_at = excluded.updated_at
 			RETURNING created_at`,
-			c.Service, string(c.Source), c.OrgID, c.Sealed.KEKID, nonNil(c.Sealed.WrappedDEK), nonNil(c.Sealed.Ciphertext),
+			c.Service, string(c.Source), c.OrgID, c.Sealed.KEKID, sqlcodec.Bytes(c.Sealed.WrappedDEK), sqlcodec.Bytes(c.Sealed.Ciphertext),
 			c.Fingerprint, c.Last4, updated).Scan(&c.CreatedAt)
 		if err != nil {
 			return fmt.Errorf("put credential %s/%s/%d: %w", c.Service, c.Source, c.OrgID, err)
@@ -60,7 +61,8 @@ func (s *Store) ListCredentials(ctx context.Context) ([]*aiproxy.Credential, err
 	if err != nil {
 		return nil, fmt.Errorf("list credentials: %w", err)
 	}
-	return collect(rows, scanCredential)
+	defer rows.Close()
+	return sqlcodec.Collect(rows, scanCredential)
 }
 
 // RewrapCredential stores c.Sealed's KEK id and wrapped DEK if the stored KEK id is still
@@ -70,7 +72,7 @@ func (s *Store) RewrapCredential(ctx context.Context, c *aiproxy.Credential, old
 	err := s.write(ctx, true, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE credentials SET kek_id = $1, wrapped_dek = $2
 			WHERE service = $3 AND source = $4 AND org_id = $5 AND kek_id = $6`,
-			c.Sealed.KEKID, nonNil(c.Sealed.WrappedDEK), c.Service, string(c.Source), c.OrgID, oldKEKID)
+			c.Sealed.KEKID, sqlcodec.Bytes(c.Sealed.WrappedDEK), c.Service, string(c.Source), c.OrgID, oldKEKID)
 		if err != nil {
 			return fmt.Errorf("rewrap credential: %w", err)
 		}
@@ -88,7 +90,7 @@ func (s *Store) RewrapCredential(ctx context.Context, c *aiproxy.Credential, old
 // errNoChange rolls back a write that turned out to change nothing, so Version stays.
 var errNoChange = errors.New("no change")
 
-func scanCredential(row pgx.Row) (*aiproxy.Credential, error) {
+func scanCredential(row sqlcodec.Row) (*aiproxy.Credential, error) {
 	var (
 		c      aiproxy.Credential
 		source string
@@ -103,12 +105,4 @@ func scanCredential(row pgx.Row) (*aiproxy.Credential, error) {
 	c.Source = aiproxy.Source(source)
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	return &c, nil
-}
-
-// nonNil keeps a nil byte slice from being stored as NULL in a NOT NULL column.
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/internal/sqlcodec"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -13,10 +14,10 @@ const orgColumns = `id, slug, name, cors_origins::text, rate_limit_per_minute, c
 
 // CreateOrg stores o and sets its ID and CreatedAt. ECONFLICT if the slug is taken.
 func (s *Store) CreateOrg(ctx context.Context, o *aiproxy.Org) error {
-	created := now()
+	created := sqlcodec.Now()
 	return s.write(ctx, true, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `INSERT INTO orgs (slug, name, cors_origins, rate_limit_per_minute, created_at) VALUES ($1, $2, $3::jsonb, $4, $5) RETURNING id`,
-			o.Slug, o.Name, encodeStrings(o.CORSOrigins), o.RateLimitPerMinute, created).Scan(&o.ID)
+			o.Slug, o.Name, sqlcodec.EncodeStrings(o.CORSOrigins), o.RateLimitPerMinute, created).Scan(&o.ID)
 		if isUniqueViolation(err) {
 			return aiproxy.Errorf(aiproxy.ECONFLICT, "Org slug %q is taken.", o.Slug)
 		} else if err != nil {
@@ -51,14 +52,15 @@ func (s *Store) ListOrgs(ctx context.Context) ([]*aiproxy.Org, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list orgs: %w", err)
 	}
-	return collect(rows, scanOrg)
+	defer rows.Close()
+	return sqlcodec.Collect(rows, scanOrg)
 }
 
 // UpdateOrg saves Name, CORSOrigins and RateLimitPerMinute. ENOTFOUND if the org is gone.
 func (s *Store) UpdateOrg(ctx context.Context, o *aiproxy.Org) error {
 	return s.write(ctx, true, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE orgs SET name = $1, cors_origins = $2::jsonb, rate_limit_per_minute = $3 WHERE id = $4`,
-			o.Name, encodeStrings(o.CORSOrigins), o.RateLimitPerMinute, o.ID)
+			o.Name, sqlcodec.EncodeStrings(o.CORSOrigins), o.RateLimitPerMinute, o.ID)
 		if err != nil {
 			return fmt.Errorf("update org: %w", err)
 		}
@@ -85,7 +87,7 @@ func (s *Store) DeleteOrg(ctx context.Context, id int64) error {
 	})
 }
 
-func scanOrg(row pgx.Row) (*aiproxy.Org, error) {
+func scanOrg(row sqlcodec.Row) (*aiproxy.Org, error) {
 	var (
 		o       aiproxy.Org
 		origins string
@@ -97,26 +99,9 @@ func scanOrg(row pgx.Row) (*aiproxy.Org, error) {
 		return nil, fmt.Errorf("scan org: %w", err)
 	}
 	var err error
-	if o.CORSOrigins, err = decodeStrings(origins); err != nil {
+	if o.CORSOrigins, err = sqlcodec.DecodeStrings(origins); err != nil {
 		return nil, fmt.Errorf("org %d: %w", o.ID, err)
 	}
 	o.CreatedAt = o.CreatedAt.UTC()
 	return &o, nil
-}
-
-// collect scans every row with scan.
-func collect[T any](rows pgx.Rows, scan func(pgx.Row) (*T, error)) ([]*T, error) {
-	defer rows.Close()
-	var all []*T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read rows: %w", err)
-	}
-	return all, nil
 }

@@ -8,13 +8,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/internal/sqlcodec"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -70,11 +67,10 @@ func (s *Store) Close() error {
 // not yet recorded in schema_migrations. Migrations are named NNNN_description.sql and run
 // in number order.
 func (s *Store) Migrate(ctx context.Context) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	all, err := sqlcodec.Migrations(migrations, "migrations")
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	sort.Strings(names)
 
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -93,29 +89,19 @@ func (s *Store) Migrate(ctx context.Context) error {
 	)`); err != nil {
 		return fmt.Errorf("migrate: create schema_migrations: %w", err)
 	}
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		num, _, _ := strings.Cut(base, "_")
-		version, err := strconv.Atoi(num)
-		if err != nil {
-			return fmt.Errorf("migrate: %s: name must start with a number: %w", base, err)
-		}
+	for _, m := range all {
 		var applied bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, version).Scan(&applied); err != nil {
-			return fmt.Errorf("migrate: %s: %w", base, err)
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, m.Version).Scan(&applied); err != nil {
+			return fmt.Errorf("migrate: %s: %w", m.Name, err)
 		} else if applied {
 			continue
 		}
-		body, err := fs.ReadFile(migrations, name)
-		if err != nil {
-			return fmt.Errorf("migrate: %s: %w", base, err)
-		}
 		// Exec without arguments uses the simple protocol, which runs several statements.
-		if _, err := tx.Exec(ctx, string(body)); err != nil {
-			return fmt.Errorf("migrate: %s: %w", base, err)
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migrate: %s: %w", m.Name, err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, version, base); err != nil {
-			return fmt.Errorf("migrate: %s: record: %w", base, err)
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+			return fmt.Errorf("migrate: %s: record: %w", m.Name, err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -169,10 +155,6 @@ func mustAffect(tag pgconn.CommandTag, format string, args ...any) error {
 	}
 	return nil
 }
-
-// now is the store's clock, at the microsecond precision of TIMESTAMPTZ, so what a
-// creation sets equals what a later read returns.
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
 func utcPtr(t *time.Time) *time.Time {
 	if t == nil {

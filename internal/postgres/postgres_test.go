@@ -29,6 +29,21 @@ func TestStore(t *testing.T) {
 	})
 }
 
+// A revocation whose tokens cannot be revoked leaves the key active too.
+func TestRevokeAPIKeyIsAtomic(t *testing.T) {
+	s := open(t, pgtest.NewTestDatabase(t))
+	storetest.RevokeIsAtomic(t, s, func(t *testing.T) {
+		_, err := s.Pool().Exec(context.Background(), `
+			CREATE FUNCTION fail_token_revoke() RETURNS trigger LANGUAGE plpgsql AS $$
+				BEGIN RAISE EXCEPTION 'injected failure'; END $$;
+			CREATE TRIGGER fail_token_revoke BEFORE UPDATE OF revoked_at ON api_keys
+				FOR EACH ROW WHEN (NEW.parent_id <> 0) EXECUTE FUNCTION fail_token_revoke();`)
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 // Replicas starting together all succeed: the advisory lock makes all but the first find
 // the migrations applied.
 func TestOpenConcurrentlyMigratesOnce(t *testing.T) {

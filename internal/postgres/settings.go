@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/internal/sqlcodec"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -27,17 +28,18 @@ func (s *Store) ListServiceSettings(ctx context.Context) ([]*aiproxy.ServiceSett
 	if err != nil {
 		return nil, fmt.Errorf("list service settings: %w", err)
 	}
-	return collect(rows, scanSettings)
+	defer rows.Close()
+	return sqlcodec.Collect(rows, scanSettings)
 }
 
 // PutServiceSettings creates or replaces the settings for (ss.Service, ss.OrgID) and sets
 // UpdatedAt.
 func (s *Store) PutServiceSettings(ctx context.Context, ss *aiproxy.ServiceSettings) error {
-	policy, err := encodePolicy(ss.Policy)
+	policy, err := sqlcodec.EncodePolicy(ss.Policy)
 	if err != nil {
 		return err
 	}
-	updated := now()
+	updated := sqlcodec.Now()
 	return s.write(ctx, true, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO service_settings (service, org_id, enabled, policy, updated_at)
 			VALUES ($1, $2, $3, $4::jsonb, $5)
@@ -51,7 +53,7 @@ func (s *Store) PutServiceSettings(ctx context.Context, ss *aiproxy.ServiceSetti
 	})
 }
 
-func scanSettings(row pgx.Row) (*aiproxy.ServiceSettings, error) {
+func scanSettings(row sqlcodec.Row) (*aiproxy.ServiceSettings, error) {
 	var (
 		ss     aiproxy.ServiceSettings
 		policy *string
@@ -63,7 +65,7 @@ func scanSettings(row pgx.Row) (*aiproxy.ServiceSettings, error) {
 		return nil, fmt.Errorf("scan service settings: %w", err)
 	}
 	var err error
-	if ss.Policy, err = decodePolicy(policy); err != nil {
+	if ss.Policy, err = sqlcodec.DecodePolicy(policy); err != nil {
 		return nil, fmt.Errorf("service settings %s/%d: %w", ss.Service, ss.OrgID, err)
 	}
 	ss.UpdatedAt = ss.UpdatedAt.UTC()

@@ -1,6 +1,7 @@
 // Package sim serves both provider simulators from one HTTP server, told apart by the
 // provider's auth header (HeyGen X-Api-Key, ElevenLabs xi-api-key) and, for calls without
-// one, by path. /_sim/faults plans failures for tests (see simcore.Faults).
+// one, by path. /_sim/faults plans failures for tests (see simcore.Faults). docs/simulators.md
+// describes both simulators (§1) and the fault controls (§24).
 package sim
 
 import (

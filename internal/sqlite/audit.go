@@ -4,14 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/internal/sqlcodec"
 )
 
 // AppendAudit stores e and sets its ID and CreatedAt. It does not change Version.
 func (s *Store) AppendAudit(ctx context.Context, e *aiproxy.AuditEntry) error {
-	created := now()
+	created := sqlcodec.Now()
 	return s.write(ctx, false, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, `INSERT INTO audit (org_id, actor, action, target, before, after, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
@@ -26,32 +26,22 @@ func (s *Store) AppendAudit(ctx context.Context, e *aiproxy.AuditEntry) error {
 // ListAudit returns an org's entries (orgID 0: platform) newest first, with ID < before
 // (before 0: from the newest), at most limit (limit <= 0: all).
 func (s *Store) ListAudit(ctx context.Context, orgID int64, before int64, limit int) ([]*aiproxy.AuditEntry, error) {
-	if before <= 0 {
-		before = math.MaxInt64
-	}
-	if limit <= 0 {
-		limit = math.MaxInt32
-	}
+	before, limit = sqlcodec.Page(before, limit)
 	rows, err := s.db.QueryContext(ctx, `SELECT id, org_id, actor, action, target, before, after, created_at FROM audit
 		WHERE org_id = ? AND id < ? ORDER BY id DESC LIMIT ?`, orgID, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
 	}
 	defer rows.Close()
-	var entries []*aiproxy.AuditEntry
-	for rows.Next() {
+	return sqlcodec.Collect(rows, func(row sqlcodec.Row) (*aiproxy.AuditEntry, error) {
 		var (
 			e       aiproxy.AuditEntry
 			created int64
 		)
-		if err := rows.Scan(&e.ID, &e.OrgID, &e.Actor, &e.Action, &e.Target, &e.Before, &e.After, &created); err != nil {
+		if err := row.Scan(&e.ID, &e.OrgID, &e.Actor, &e.Action, &e.Target, &e.Before, &e.After, &created); err != nil {
 			return nil, fmt.Errorf("list audit: %w", err)
 		}
 		e.CreatedAt = fromNanos(created)
-		entries = append(entries, &e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list audit: %w", err)
-	}
-	return entries, nil
+		return &e, nil
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/internal/sqlcodec"
 )
 
 const credentialColumns = `service, source, org_id, kek_id, wrapped_dek, ciphertext, fingerprint, last4, created_at, updated_at`
@@ -14,7 +15,7 @@ const credentialColumns = `service, source, org_id, kek_id, wrapped_dek, ciphert
 // PutCredential creates or replaces the credential for (service, source, org), and sets its
 // CreatedAt (kept from the credential it replaces) and UpdatedAt.
 func (s *Store) PutCredential(ctx context.Context, c *aiproxy.Credential) error {
-	updated := now()
+	updated := sqlcodec.Now()
 	return s.write(ctx, true, func(tx *sql.Tx) error {
 		var created int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO credentials (`+credentialColumns+`)
@@ -23,7 +24,7 @@ func (s *Store) PutCredential(ctx context.Context, c *aiproxy.Credential) error 
 				kek_id = excluded.kek_id, wrapped_dek = excluded.wrapped_dek, ciphertext = excluded.ciphertext,
 				fingerprint = excluded.fingerprint, last4 = excluded.last4, updated_at = excluded.updated_at
 			RETURNING created_at`,
-			c.Service, string(c.Source), c.OrgID, c.Sealed.KEKID, nonNil(c.Sealed.WrappedDEK), nonNil(c.Sealed.Ciphertext),
+			c.Service, string(c.Source), c.OrgID, c.Sealed.KEKID, sqlcodec.Bytes(c.Sealed.WrappedDEK), sqlcodec.Bytes(c.Sealed.Ciphertext),
 			c.Fingerprint, c.Last4, nanos(updated), nanos(updated)).Scan(&created)
 		if err != nil {
 			return fmt.Errorf("put credential %s/%s/%d: %w", c.Service, c.Source, c.OrgID, err)
@@ -62,18 +63,7 @@ func (s *Store) ListCredentials(ctx context.Context) ([]*aiproxy.Credential, err
 		return nil, fmt.Errorf("list credentials: %w", err)
 	}
 	defer rows.Close()
-	var creds []*aiproxy.Credential
-	for rows.Next() {
-		c, err := scanCredential(rows)
-		if err != nil {
-			return nil, err
-		}
-		creds = append(creds, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list credentials: %w", err)
-	}
-	return creds, nil
+	return sqlcodec.Collect(rows, scanCredential)
 }
 
 // RewrapCredential stores c.Sealed's KEK id and wrapped DEK if the stored KEK id is still
@@ -84,7 +74,7 @@ func (s *Store) RewrapCredential(ctx context.Context, c *aiproxy.Credential, old
 	err := s.write(ctx, true, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE credentials SET kek_id = ?, wrapped_dek = ?
 			WHERE service = ? AND source = ? AND org_id = ? AND kek_id = ?`,
-			c.Sealed.KEKID, nonNil(c.Sealed.WrappedDEK), c.Service, string(c.Source), c.OrgID, oldKEKID)
+			c.Sealed.KEKID, sqlcodec.Bytes(c.Sealed.WrappedDEK), c.Service, string(c.Source), c.OrgID, oldKEKID)
 		if err != nil {
 			return fmt.Errorf("rewrap credential: %w", err)
 		}
@@ -107,7 +97,7 @@ func (s *Store) RewrapCredential(ctx context.Context, c *aiproxy.Credential, old
 // errNoChange rolls back a write that turned out to change nothing, so Version stays.
 var errNoChange = errors.New("no change")
 
-func scanCredential(row scanner) (*aiproxy.Credential, error) {
+func scanCredential(row sqlcodec.Row) (*aiproxy.Credential, error) {
 	var (
 		c                aiproxy.Credential
 		source           string
@@ -123,12 +113,4 @@ func scanCredential(row scanner) (*aiproxy.Credential, error) {
 	c.Source = aiproxy.Source(source)
 	c.CreatedAt, c.UpdatedAt = fromNanos(created), fromNanos(updated)
 	return &c, nil
-}
-
-// nonNil keeps a nil byte slice from being stored as NULL in a NOT NULL column.
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
 }

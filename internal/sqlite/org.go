@@ -7,16 +7,17 @@ import (
 	"fmt"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/internal/sqlcodec"
 )
 
 const orgColumns = `id, slug, name, cors_origins, rate_limit_per_minute, created_at`
 
 // CreateOrg stores o and sets its ID and CreatedAt. ECONFLICT if the slug is taken.
 func (s *Store) CreateOrg(ctx context.Context, o *aiproxy.Org) error {
-	created := now()
+	created := sqlcodec.Now()
 	return s.write(ctx, true, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO orgs (slug, name, cors_origins, rate_limit_per_minute, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
-			o.Slug, o.Name, encodeStrings(o.CORSOrigins), o.RateLimitPerMinute, nanos(created)).Scan(&o.ID)
+			o.Slug, o.Name, sqlcodec.EncodeStrings(o.CORSOrigins), o.RateLimitPerMinute, nanos(created)).Scan(&o.ID)
 		if isUniqueViolation(err) {
 			return aiproxy.Errorf(aiproxy.ECONFLICT, "Org slug %q is taken.", o.Slug)
 		} else if err != nil {
@@ -52,25 +53,14 @@ func (s *Store) ListOrgs(ctx context.Context) ([]*aiproxy.Org, error) {
 		return nil, fmt.Errorf("list orgs: %w", err)
 	}
 	defer rows.Close()
-	var orgs []*aiproxy.Org
-	for rows.Next() {
-		o, err := scanOrg(rows)
-		if err != nil {
-			return nil, err
-		}
-		orgs = append(orgs, o)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list orgs: %w", err)
-	}
-	return orgs, nil
+	return sqlcodec.Collect(rows, scanOrg)
 }
 
 // UpdateOrg saves Name, CORSOrigins and RateLimitPerMinute. ENOTFOUND if the org is gone.
 func (s *Store) UpdateOrg(ctx context.Context, o *aiproxy.Org) error {
 	return s.write(ctx, true, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE orgs SET name = ?, cors_origins = ?, rate_limit_per_minute = ? WHERE id = ?`,
-			o.Name, encodeStrings(o.CORSOrigins), o.RateLimitPerMinute, o.ID)
+			o.Name, sqlcodec.EncodeStrings(o.CORSOrigins), o.RateLimitPerMinute, o.ID)
 		if err != nil {
 			return fmt.Errorf("update org: %w", err)
 		}
@@ -97,7 +87,7 @@ func (s *Store) DeleteOrg(ctx context.Context, id int64) error {
 	})
 }
 
-func scanOrg(row scanner) (*aiproxy.Org, error) {
+func scanOrg(row sqlcodec.Row) (*aiproxy.Org, error) {
 	var (
 		o       aiproxy.Org
 		origins string
@@ -110,7 +100,7 @@ func scanOrg(row scanner) (*aiproxy.Org, error) {
 		return nil, fmt.Errorf("scan org: %w", err)
 	}
 	var err error
-	if o.CORSOrigins, err = decodeStrings(origins); err != nil {
+	if o.CORSOrigins, err = sqlcodec.DecodeStrings(origins); err != nil {
 		return nil, fmt.Errorf("org %d: %w", o.ID, err)
 	}
 	o.CreatedAt = fromNanos(created)

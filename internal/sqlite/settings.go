@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/internal/sqlcodec"
 )
 
 const settingsColumns = `service, org_id, enabled, policy, updated_at`
@@ -28,24 +29,13 @@ func (s *Store) ListServiceSettings(ctx context.Context) ([]*aiproxy.ServiceSett
 		return nil, fmt.Errorf("list service settings: %w", err)
 	}
 	defer rows.Close()
-	var all []*aiproxy.ServiceSettings
-	for rows.Next() {
-		ss, err := scanSettings(rows)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, ss)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list service settings: %w", err)
-	}
-	return all, nil
+	return sqlcodec.Collect(rows, scanSettings)
 }
 
 // PutServiceSettings creates or replaces the settings for (ss.Service, ss.OrgID) and sets
 // UpdatedAt.
 func (s *Store) PutServiceSettings(ctx context.Context, ss *aiproxy.ServiceSettings) error {
-	policy, err := encodePolicy(ss.Policy)
+	policy, err := sqlcodec.EncodePolicy(ss.Policy)
 	if err != nil {
 		return err
 	}
@@ -53,7 +43,7 @@ func (s *Store) PutServiceSettings(ctx context.Context, ss *aiproxy.ServiceSetti
 	if ss.Enabled != nil {
 		enabled = sql.NullBool{Bool: *ss.Enabled, Valid: true}
 	}
-	updated := now()
+	updated := sqlcodec.Now()
 	return s.write(ctx, true, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO service_settings (`+settingsColumns+`) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (service, org_id) DO UPDATE SET
@@ -66,7 +56,7 @@ func (s *Store) PutServiceSettings(ctx context.Context, ss *aiproxy.ServiceSetti
 	})
 }
 
-func scanSettings(row scanner) (*aiproxy.ServiceSettings, error) {
+func scanSettings(row sqlcodec.Row) (*aiproxy.ServiceSettings, error) {
 	var (
 		ss      aiproxy.ServiceSettings
 		enabled sql.NullBool
@@ -83,7 +73,7 @@ func scanSettings(row scanner) (*aiproxy.ServiceSettings, error) {
 		ss.Enabled = &enabled.Bool
 	}
 	var err error
-	if ss.Policy, err = decodePolicy(policy); err != nil {
+	if ss.Policy, err = sqlcodec.DecodePolicy(policy); err != nil {
 		return nil, fmt.Errorf("service settings %s/%d: %w", ss.Service, ss.OrgID, err)
 	}
 	ss.UpdatedAt = fromNanos(updated)

@@ -9,14 +9,12 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/internal/sqlcodec"
 	sqlitedriver "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -75,11 +73,10 @@ func (s *Store) Close() error { return s.db.Close() }
 // Migrate applies, in one transaction, every embedded migration not yet recorded in
 // schema_migrations. Migrations are named NNNN_description.sql and run in number order.
 func (s *Store) Migrate(ctx context.Context) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	all, err := sqlcodec.Migrations(migrations, "migrations")
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	sort.Strings(names)
 
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -94,29 +91,19 @@ func (s *Store) Migrate(ctx context.Context) error {
 	)`); err != nil {
 		return fmt.Errorf("migrate: create schema_migrations: %w", err)
 	}
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		num, _, _ := strings.Cut(base, "_")
-		version, err := strconv.Atoi(num)
-		if err != nil {
-			return fmt.Errorf("migrate: %s: name must start with a number: %w", base, err)
-		}
+	for _, m := range all {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
-			return fmt.Errorf("migrate: %s: %w", base, err)
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil {
+			return fmt.Errorf("migrate: %s: %w", m.Name, err)
 		} else if n > 0 {
 			continue
 		}
-		body, err := fs.ReadFile(migrations, name)
-		if err != nil {
-			return fmt.Errorf("migrate: %s: %w", base, err)
-		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-			return fmt.Errorf("migrate: %s: %w", base, err)
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migrate: %s: %w", m.Name, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			version, base, nanos(time.Now())); err != nil {
-			return fmt.Errorf("migrate: %s: record: %w", base, err)
+			m.Version, m.Name, nanos(time.Now())); err != nil {
+			return fmt.Errorf("migrate: %s: record: %w", m.Name, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -165,10 +152,6 @@ func isUniqueViolation(err error) bool {
 	return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 }
 
-// now is the store's clock, at the microsecond precision PostgreSQL keeps, so both
-// backends return the same values.
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
-
 func nanos(t time.Time) int64 { return t.UTC().UnixNano() }
 
 func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
@@ -186,9 +169,4 @@ func fromNullNanos(n sql.NullInt64) *time.Time {
 	}
 	t := fromNanos(n.Int64)
 	return &t
-}
-
-// scanner is a *sql.Row or *sql.Rows.
-type scanner interface {
-	Scan(dest ...any) error
 }

@@ -27,6 +27,17 @@ func TestStore(t *testing.T) {
 	})
 }
 
+// A revocation whose tokens cannot be revoked leaves the key active too.
+func TestRevokeAPIKeyIsAtomic(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "aiproxy.db"))
+	defer s.Close()
+	storetest.RevokeIsAtomic(t, s, func(t *testing.T) {
+		_, err := s.DB().Exec(`CREATE TRIGGER fail_token_revoke BEFORE UPDATE OF revoked_at ON api_keys
+			WHEN NEW.parent_id <> 0 BEGIN SELECT RAISE(ABORT, 'injected failure'); END`)
+		must(t, err)
+	})
+}
+
 func TestReopenKeepsDataAndMigrationsRunOnce(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "aiproxy.db")

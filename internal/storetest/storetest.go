@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,7 +27,9 @@ func Run(t *testing.T, open func(t *testing.T) aiproxy.Store) {
 		{"OrgRateLimit", testOrgRateLimit},
 		{"APIKeys", testAPIKeys},
 		{"APIKeyConflicts", testAPIKeyConflicts},
+		{"APIKeyByID", testAPIKeyByID},
 		{"RevokeAndTouchAPIKeys", testRevokeAndTouch},
+		{"RevokeCascadesToTokens", testRevokeCascades},
 		{"Credentials", testCredentials},
 		{"RewrapCredential", testRewrapCredential},
 		{"ServiceSettings", testServiceSettings},
@@ -156,6 +159,9 @@ func testOrgs(t *testing.T, s aiproxy.Store) {
 
 func second[T any](_ T, err error) error { return err }
 
+// tokensOf is how many tokens a revocation revoked with the key.
+func tokensOf(rv aiproxy.Revocation, err error) (int, error) { return rv.Tokens, err }
+
 func testUpdateOrg(t *testing.T, s aiproxy.Store) {
 	ctx := context.Background()
 	o := newOrg(t, s, "acme")
@@ -240,6 +246,9 @@ func testAPIKeys(t *testing.T, s aiproxy.Store) {
 		got, err = s.APIKeyByPrefix(ctx, k.Prefix)
 		must(t, err)
 		wantEqual(t, "APIKeyByPrefix "+k.Prefix, got, k)
+		got, err = s.APIKeyByID(ctx, k.ID)
+		must(t, err)
+		wantEqual(t, "APIKeyByID "+k.Prefix, got, k)
 	}
 	got, err := s.APIKeyByPrefix(ctx, "ak_scoped")
 	must(t, err)
@@ -295,8 +304,10 @@ func testRevokeAndTouch(t *testing.T, s aiproxy.Store) {
 	ctx := context.Background()
 	a, b := newKey(t, s, 0, "ak_a"), newKey(t, s, 0, "ak_b")
 
-	must(t, s.RevokeAPIKey(ctx, a.Prefix, day))
-	wantCode(t, s.RevokeAPIKey(ctx, "ak_nope", day), aiproxy.ENOTFOUND)
+	n, err := tokensOf(s.RevokeAPIKey(ctx, a.Prefix, day))
+	must(t, err)
+	wantEqual(t, "tokens revoked with a key that minted none", n, 0)
+	wantCode(t, second(tokensOf(s.RevokeAPIKey(ctx, "ak_nope", day))), aiproxy.ENOTFOUND)
 	got, err := s.APIKeyByHash(ctx, a.Hash) // revoked keys are still returned
 	must(t, err)
 	wantEqual(t, "RevokedAt", got.RevokedAt, at(0))
@@ -313,6 +324,181 @@ func testRevokeAndTouch(t *testing.T, s aiproxy.Store) {
 		got, err := s.APIKeyByPrefix(ctx, tt.key.Prefix)
 		must(t, err)
 		wantEqual(t, "LastUsedAt of "+tt.key.Prefix, got.LastUsedAt, tt.want)
+	}
+}
+
+// testAPIKeyByID: a key is found by its id, revoked or not, until its org is deleted; an id
+// looked up before it existed is found once it does.
+func testAPIKeyByID(t *testing.T, s aiproxy.Store) {
+	ctx := context.Background()
+	o := newOrg(t, s, "acme")
+	parent := newKey(t, s, o.ID, "ak_parent")
+	token := &aiproxy.APIKey{OrgID: o.ID, Prefix: "ak_token", Hash: "hash-token", Name: "browser", Role: aiproxy.RoleMember,
+		Scopes: []string{"heygen:list_avatars"}, ParentID: parent.ID, ExpiresAt: at(time.Minute)}
+	must(t, s.CreateAPIKey(ctx, token))
+	for _, k := range []*aiproxy.APIKey{parent, token} {
+		got, err := s.APIKeyByID(ctx, k.ID)
+		must(t, err)
+		wantEqual(t, "APIKeyByID "+k.Prefix, got, k)
+	}
+
+	probe := token.ID + 1 // likely the next key's id
+	for _, id := range []int64{0, -1, probe, token.ID + 1000} {
+		wantCode(t, second(s.APIKeyByID(ctx, id)), aiproxy.ENOTFOUND)
+	}
+	next := newKey(t, s, o.ID, "ak_next")
+	got, err := s.APIKeyByID(ctx, next.ID)
+	must(t, err)
+	wantEqual(t, "APIKeyByID of a key created after a miss", got, next)
+
+	n, err := tokensOf(s.RevokeAPIKey(ctx, token.Prefix, day))
+	must(t, err)
+	wantEqual(t, "tokens revoked with a token", n, 0)
+	got, err = s.APIKeyByID(ctx, token.ID) // revoked keys are still returned
+	must(t, err)
+	want := *token
+	want.RevokedAt = at(0)
+	wantEqual(t, "APIKeyByID of a revoked key", got, &want)
+
+	must(t, s.DeleteOrg(ctx, o.ID))
+	for _, k := range []*aiproxy.APIKey{parent, token, next} {
+		wantCode(t, second(s.APIKeyByID(ctx, k.ID)), aiproxy.ENOTFOUND)
+	}
+}
+
+// testRevokeCascades: revoking a key revokes, in the same call, every token it minted that
+// was not revoked yet (expired ones included), and says how many; revoking it again keeps
+// every first revocation time and revokes only tokens minted since. Other keys' tokens are
+// untouched. Every lookup sees it, also one that answered before the revocation.
+func testRevokeCascades(t *testing.T, s aiproxy.Store) {
+	ctx := context.Background()
+	o := newOrg(t, s, "acme")
+	parent, other := newKey(t, s, o.ID, "ak_parent"), newKey(t, s, o.ID, "ak_other")
+	mint := func(prefix string, by *aiproxy.APIKey, expires, revoked *time.Time) *aiproxy.APIKey {
+		t.Helper()
+		k := &aiproxy.APIKey{OrgID: o.ID, Prefix: prefix, Hash: "hash-" + prefix, Name: "browser " + prefix,
+			Role: aiproxy.RoleMember, ParentID: by.ID, ExpiresAt: expires, RevokedAt: revoked}
+		must(t, s.CreateAPIKey(ctx, k))
+		return k
+	}
+	var (
+		t1      = mint("ak_t1", parent, at(time.Hour), nil)
+		t2      = mint("ak_t2", parent, at(time.Hour), nil)
+		expired = mint("ak_expired", parent, at(-time.Hour), nil)
+		early   = mint("ak_early", parent, at(time.Hour), at(-time.Minute)) // revoked before its parent
+		foreign = mint("ak_foreign", other, at(time.Hour), nil)
+	)
+	// wantRevoked checks every way of looking each key up.
+	wantRevoked := func(when string, want map[*aiproxy.APIKey]*time.Time) {
+		t.Helper()
+		for k, revoked := range want {
+			for _, look := range []struct {
+				name string
+				get  func() (*aiproxy.APIKey, error)
+			}{
+				{"APIKeyByHash", func() (*aiproxy.APIKey, error) { return s.APIKeyByHash(ctx, k.Hash) }},
+				{"APIKeyByID", func() (*aiproxy.APIKey, error) { return s.APIKeyByID(ctx, k.ID) }},
+				{"APIKeyByPrefix", func() (*aiproxy.APIKey, error) { return s.APIKeyByPrefix(ctx, k.Prefix) }},
+			} {
+				got, err := look.get()
+				must(t, err)
+				wantEqual(t, fmt.Sprintf("%s: %s(%s).RevokedAt", when, look.name, k.Prefix), got.RevokedAt, revoked)
+			}
+		}
+	}
+	wantRevoked("before", map[*aiproxy.APIKey]*time.Time{
+		parent: nil, t1: nil, t2: nil, expired: nil, early: at(-time.Minute), other: nil, foreign: nil,
+	})
+
+	rv, err := s.RevokeAPIKey(ctx, parent.Prefix, day)
+	must(t, err)
+	wantEqual(t, "revocation of an active key", rv, aiproxy.Revocation{Key: true, Tokens: 3})
+	after := map[*aiproxy.APIKey]*time.Time{
+		parent: at(0), t1: at(0), t2: at(0), expired: at(0), early: at(-time.Minute), other: nil, foreign: nil,
+	}
+	wantRevoked("after revoking the parent", after)
+
+	rv, err = s.RevokeAPIKey(ctx, parent.Prefix, day.Add(time.Hour))
+	must(t, err)
+	wantEqual(t, "a second revocation", rv, aiproxy.Revocation{})
+	wantRevoked("after revoking the parent again", after)
+
+	// A token minted by a revoked key (the store does not refuse it) is revoked by the next
+	// revocation of that key, which still keeps the key's first revocation time.
+	late := mint("ak_late", parent, at(time.Hour), nil)
+	rv, err = s.RevokeAPIKey(ctx, parent.Prefix, day.Add(2*time.Hour))
+	must(t, err)
+	wantEqual(t, "a third revocation", rv, aiproxy.Revocation{Tokens: 1})
+	after[late] = at(2 * time.Hour)
+	wantRevoked("after a third revocation", after)
+
+	n, err := tokensOf(s.RevokeAPIKey(ctx, "ak_nope", day))
+	wantCode(t, err, aiproxy.ENOTFOUND)
+	wantEqual(t, "tokens revoked for an unknown prefix", n, 0)
+	wantRevoked("after revoking an unknown prefix", after)
+
+	// Revocations of one key racing each other revoke each token once between them.
+	busy := newKey(t, s, o.ID, "ak_busy")
+	const minted, revokers = 5, 4
+	for i := range minted {
+		mint(fmt.Sprintf("ak_busy_%d", i), busy, at(time.Hour), nil)
+	}
+	var (
+		wg          sync.WaitGroup
+		total, keys atomic.Int64
+		errs        = make(chan error, revokers)
+	)
+	for range revokers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rv, err := s.RevokeAPIKey(ctx, busy.Prefix, day)
+			if err != nil {
+				errs <- err
+			}
+			total.Add(int64(rv.Tokens))
+			if rv.Key {
+				keys.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent RevokeAPIKey: %v", err)
+	}
+	wantEqual(t, "tokens revoked by concurrent revocations, in all", total.Load(), int64(minted))
+	wantEqual(t, "concurrent revocations that say they revoked the key", keys.Load(), int64(1))
+}
+
+// RevokeIsAtomic checks that RevokeAPIKey changes nothing when revoking the tokens fails:
+// the key stays active, its tokens too, and Version does not move. failTokens, given by
+// the backend's own tests, must make every later update of a token's row (parent_id not 0)
+// fail, e.g. with a trigger.
+func RevokeIsAtomic(t *testing.T, s aiproxy.Store, failTokens func(t *testing.T)) {
+	ctx := context.Background()
+	parent := newKey(t, s, 0, "ak_parent")
+	token := &aiproxy.APIKey{Prefix: "ak_token", Hash: "hash-token", Role: aiproxy.RoleOperator, ParentID: parent.ID}
+	must(t, s.CreateAPIKey(ctx, token))
+	v0, err := s.Version(ctx)
+	must(t, err)
+
+	failTokens(t)
+	n, err := tokensOf(s.RevokeAPIKey(ctx, parent.Prefix, day))
+	if err == nil {
+		t.Fatalf("RevokeAPIKey = %d, nil; want the injected failure", n)
+	}
+	for _, k := range []*aiproxy.APIKey{parent, token} {
+		got, err := s.APIKeyByID(ctx, k.ID)
+		must(t, err)
+		if got.RevokedAt != nil {
+			t.Errorf("%s revoked at %v by a revocation that failed", k.Prefix, got.RevokedAt)
+		}
+	}
+	v1, err := s.Version(ctx)
+	must(t, err)
+	if v1 != v0 {
+		t.Errorf("Version moved from %d to %d with a revocation that failed", v0, v1)
 	}
 }
 
@@ -554,7 +740,10 @@ func testVersion(t *testing.T, s aiproxy.Store) {
 		{"UpdateOrg", func() error { org.CORSOrigins = []string{"https://a.example"}; return s.UpdateOrg(ctx, org) }, true},
 		{"CreateAPIKey", func() error { return s.CreateAPIKey(ctx, key) }, true},
 		{"TouchAPIKeys", func() error { return s.TouchAPIKeys(ctx, map[int64]time.Time{key.ID: day}) }, false},
-		{"RevokeAPIKey", func() error { return s.RevokeAPIKey(ctx, key.Prefix, day) }, true},
+		{"RevokeAPIKey unknown", func() error {
+			return ignore(second(tokensOf(s.RevokeAPIKey(ctx, "ak_nope", day))), aiproxy.ENOTFOUND)
+		}, false},
+		{"RevokeAPIKey", func() error { return second(tokensOf(s.RevokeAPIKey(ctx, key.Prefix, day))) }, true},
 		{"PutCredential", func() error { return s.PutCredential(ctx, cr) }, true},
 		{"RewrapCredential stale", func() error { _, err := s.RewrapCredential(ctx, &rewrapped, "kek0"); return err }, false},
 		{"RewrapCredential", func() error { _, err := s.RewrapCredential(ctx, &rewrapped, "kek1"); return err }, true},

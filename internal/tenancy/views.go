@@ -1,7 +1,6 @@
 package tenancy
 
 import (
-	"net/url"
 	"time"
 
 	"github.com/aiproxy/aiproxy"
@@ -61,11 +60,4 @@ func timeOrNil(t *time.Time) any {
 		return nil
 	}
 	return t.UTC().Format(time.RFC3339)
-}
-
-// ValidOrigin reports whether s is a browser origin: scheme://host[:port], nothing more.
-func ValidOrigin(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
-		u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil
 }

@@ -22,17 +22,19 @@ type aiproxyInstall struct {
 
 const benchOrg = "bench"
 
-// installAiproxy builds ./cmd/aiproxy as shipped (from the working tree, or from git
-// revision rev when it is set) and prepares its database in dir.
-func installAiproxy(ctx context.Context, dir, rev, elevenKey, heygenKey string) (*aiproxyInstall, error) {
+// installAiproxy builds ./cmd/aiproxy as shipped (from the working tree of the repository
+// at root, or from git revision rev when it is set) and prepares its database in dir.
+func installAiproxy(ctx context.Context, root, dir, rev, elevenKey, heygenKey string) (*aiproxyInstall, error) {
 	a := &aiproxyInstall{bin: filepath.Join(dir, "aiproxy"), db: filepath.Join(dir, "aiproxy.db")}
 	build := exec.CommandContext(ctx, "go", "build", "-o", a.bin, "./cmd/aiproxy")
+	build.Dir = root
 	if rev != "" {
 		src := filepath.Join(dir, "src")
 		if err := os.MkdirAll(src, 0o755); err != nil {
 			return nil, err
 		}
 		export := exec.CommandContext(ctx, "sh", "-c", `git archive --format=tar "$1" | tar -x -C "$2"`, "sh", rev, src)
+		export.Dir = root
 		if out, err := export.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("git archive %s: %w: %s", rev, err, out)
 		}

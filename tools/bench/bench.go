@@ -13,6 +13,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/aiproxy/aiproxy/internal/proctest"
 )
 
 type benchOptions struct {
@@ -25,6 +27,7 @@ type benchOptions struct {
 	installNginx bool
 	chunkBytes   int
 	chunkDelay   time.Duration
+	root         string // the repository: where aiproxy is built from
 	resultsDir   string
 	doc          string
 	keep         bool
@@ -74,11 +77,11 @@ func cmdBench(ctx context.Context, args []string) error {
 	fs.BoolVar(&o.mem, "mem", false, "1 GiB download and upload through aiproxy, with its peak RSS (default on without --quick)")
 	fs.IntVar(&o.streams, "streams", 0, "hold this many concurrent streams open through aiproxy (default 10000 without --quick)")
 	fs.DurationVar(&o.hold, "hold", 30*time.Second, "how long the upstream holds each of the --streams open")
-	fs.BoolVar(&o.installNginx, "install-nginx", true, "apt-get install nginx-light when nginx is missing")
+	fs.BoolVar(&o.installNginx, "install-nginx", false, "apt-get install nginx-light when nginx is missing (without it, and without nginx, the nginx comparison is skipped)")
 	fs.IntVar(&o.chunkBytes, "chunk-bytes", 1024, "bytes per tts-stream chunk")
 	fs.DurationVar(&o.chunkDelay, "chunk-delay", 0, "upstream pause between tts-stream chunks")
-	fs.StringVar(&o.resultsDir, "results", "bench/results", "where latest.json and latency.png go")
-	fs.StringVar(&o.doc, "doc", "docs/benchmarks.md", "the doc whose generated section is rewritten (\"\" for none)")
+	fs.StringVar(&o.resultsDir, "results", defaultResults, "where latest.json and latency.png go; the default is in the repository, a path given is from the working directory")
+	fs.StringVar(&o.doc, "doc", defaultDoc, "the doc whose generated section is rewritten (\"\" for none); the default is in the repository, a path given is from the working directory")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (logs, configs, database)")
 	fs.StringVar(&o.rev, "rev", "", "build aiproxy from this git revision (git archive) instead of the working tree")
 	if err := fs.Parse(args); err != nil {
@@ -86,6 +89,7 @@ func cmdBench(ctx context.Context, args []string) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
 	if !set["duration"] {
 		o.duration = map[bool]time.Duration{true: time.Second, false: 2 * time.Second}[o.quick]
 	}
@@ -95,14 +99,38 @@ func cmdBench(ctx context.Context, args []string) error {
 	if !set["streams"] && !o.quick {
 		o.streams = 10000
 	}
-	root, err := moduleRoot()
-	if err != nil {
+	// The repository is found from the working directory, so the bench runs from the root
+	// (go -C tools run ./bench) or from tools/ (go run ./bench) alike. The default outputs
+	// are the repository's; paths given on the command line are the caller's.
+	if o.root, err = proctest.RepoRoot(); err != nil {
 		return err
 	}
-	if err := os.Chdir(root); err != nil {
+	if o.resultsDir, err = outputPath(o.root, o.resultsDir, set["results"]); err != nil {
+		return err
+	}
+	if o.doc, err = outputPath(o.root, o.doc, set["doc"]); err != nil {
 		return err
 	}
 	return runBench(ctx, o)
+}
+
+// The default outputs, relative to the repository root.
+var (
+	defaultResults = filepath.Join("tools", "bench", "results")
+	defaultDoc     = filepath.Join("docs", "benchmarks.md")
+)
+
+// outputPath makes p absolute: a default against the repository root, a path the caller
+// gave against the working directory. "" stays "" (no output).
+func outputPath(root, p string, given bool) (string, error) {
+	switch {
+	case p == "" || filepath.IsAbs(p):
+		return p, nil
+	case !given:
+		return filepath.Join(root, p), nil
+	default:
+		return filepath.Abs(p)
+	}
 }
 
 func logf(format string, args ...any) {
@@ -153,7 +181,7 @@ func runBench(ctx context.Context, o benchOptions) (err error) {
 	upURL := "http://" + upAddr
 
 	logf("building aiproxy and preparing its database")
-	ai, err := installAiproxy(ctx, tmp, o.rev, elevenKey, heygenKey)
+	ai, err := installAiproxy(ctx, o.root, tmp, o.rev, elevenKey, heygenKey)
 	if err != nil {
 		return err
 	}
@@ -229,7 +257,7 @@ func loadPhase(ctx context.Context, o benchOptions, rep *report, acts []action, 
 
 	if bin, reason := ensureNginx(ctx, o.installNginx, logf); bin == "" {
 		rep.Nginx = nginxInfo{Reason: reason}
-		logf("nginx missing: %s", reason)
+		logf("skipping the nginx comparison: %s", reason)
 	} else {
 		dir := filepath.Join(tmp, "nginx")
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -359,15 +387,32 @@ func writeOutputs(o benchOptions, rep *report, acts []action) error {
 	md := rep.markdown()
 	if o.doc != "" {
 		if len(rep.Runs) > 0 {
-			md += "\n![p50 and p99 latency against offered rate](../bench/results/latency.png)\n"
+			md += "\n![p50 and p99 latency against offered rate](" + relLink(o.doc, filepath.Join(o.resultsDir, "latency.png")) + ")\n"
 		}
 		if err := writeDoc(o.doc, md); err != nil {
 			return err
 		}
 	}
 	fmt.Println(md)
-	fmt.Printf("Wrote %s, %s and %s.\n", filepath.Join(o.resultsDir, "latest.json"), filepath.Join(o.resultsDir, "latency.png"), o.doc)
+	wrote := []string{filepath.Join(o.resultsDir, "latest.json")}
+	if len(rep.Runs) > 0 {
+		wrote = append(wrote, filepath.Join(o.resultsDir, "latency.png"))
+	}
+	if o.doc != "" {
+		wrote = append(wrote, o.doc)
+	}
+	fmt.Printf("Wrote %s.\n", strings.Join(wrote, ", "))
 	return nil
+}
+
+// relLink is the markdown link from the doc at doc to the file at target: relative, with
+// slashes, when one can be made.
+func relLink(doc, target string) string {
+	rel, err := filepath.Rel(filepath.Dir(doc), target)
+	if err != nil {
+		return filepath.ToSlash(target)
+	}
+	return filepath.ToSlash(rel)
 }
 
 func machineInfo() machine {
@@ -407,24 +452,6 @@ func procMeminfo() (int64, error) {
 		}
 	}
 	return 0, errors.New("no MemTotal in /proc/meminfo")
-}
-
-// moduleRoot is the directory holding go.mod, from the working directory up.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if fileExists(filepath.Join(dir, "go.mod")) && fileExists(filepath.Join(dir, "cmd", "aiproxy")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run the bench from inside the aiproxy module")
-		}
-		dir = parent
-	}
 }
 
 func randomHex(n int) string {

@@ -3,8 +3,14 @@
 // in one run. Every server runs in its own process: the canned upstream and the floor are
 // this binary re-executed with a subcommand, nginx and aiproxy are their own binaries.
 //
-//	go run ./bench            # full run, a few minutes; writes bench/results and docs/benchmarks.md
-//	go run ./bench --quick    # under a minute, for CI
+//	cd tools
+//	go run ./bench                   # full run, a few minutes; writes tools/bench/results and docs/benchmarks.md
+//	go run ./bench --quick           # under a minute, for CI
+//	go run ./bench --install-nginx   # apt-get install nginx-light first if nginx is missing
+//
+// It finds the repository from the working directory (the tools module or the root: `go
+// -C tools run ./bench` works too) and builds ./cmd/aiproxy there. Without nginx, and
+// without --install-nginx, the nginx comparison is skipped.
 //
 // See docs/benchmarks.md for the method and its caveats.
 package main

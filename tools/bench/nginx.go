@@ -11,7 +11,8 @@ import (
 )
 
 // ensureNginx finds nginx, installing Debian's nginx-light when it is missing and install
-// is set. It returns the binary, or "" and the reason nginx is unavailable.
+// (--install-nginx) is set: apt-get never runs otherwise. It returns the binary, or "" and
+// the reason nginx is unavailable.
 func ensureNginx(ctx context.Context, install bool, logf func(string, ...any)) (string, string) {
 	if p, err := exec.LookPath("nginx"); err == nil {
 		return p, ""
@@ -20,7 +21,7 @@ func ensureNginx(ctx context.Context, install bool, logf func(string, ...any)) (
 		return p, ""
 	}
 	if !install {
-		return "", "nginx not installed (--install-nginx=false)"
+		return "", "nginx is not on PATH or at /usr/sbin/nginx, and --install-nginx was not given"
 	}
 	if _, err := exec.LookPath("apt-get"); err != nil {
 		return "", "nginx not installed and apt-get not available"

@@ -21,13 +21,9 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"runtime/debug"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -35,6 +31,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/aiproxy/aiproxy/internal/proctest"
 	"github.com/aiproxy/aiproxy/internal/sim"
 	"github.com/aiproxy/aiproxy/internal/sim/simcore"
 )
@@ -78,12 +75,12 @@ func TestBrowserOnAnAllowedOriginRunsTheDocumentedWorkflowAndOtherOriginsAreRefu
 	t.Cleanup(simSrv.Close)
 
 	// The gateway, set up with its CLI as an operator would.
-	bin := buildAiproxy(t)
+	bin := proctest.Build(t)
 	db := filepath.Join(t.TempDir(), "aiproxy.db")
-	env := procEnv("AIPROXY_MASTER_KEY=" + strings.Repeat("5a", 32))
-	cli(t, bin, env, "", "org", "create", org, "--db", db)
-	admin := strings.TrimSpace(cli(t, bin, env, "", "key", "create", "--org", org, "--db", db))
-	cli(t, bin, env, heygenKey+"\n", "credential", "set", "heygen", "--org", org, "--key", "-", "--db", db)
+	env := proctest.Env("AIPROXY_MASTER_KEY=" + strings.Repeat("5a", 32))
+	proctest.Run(t, bin, env, "", "org", "create", org, "--db", db)
+	admin := strings.TrimSpace(proctest.Run(t, bin, env, "", "key", "create", "--org", org, "--db", db))
+	proctest.Run(t, bin, env, heygenKey+"\n", "credential", "set", "heygen", "--org", org, "--key", "-", "--db", db)
 	gw := startGateway(t, bin, env, "--db", db, "--upstream", "heygen="+simURL, "--upstream", "elevenlabs="+simURL)
 	gwURL, err := url.Parse(gw)
 	if err != nil {
@@ -297,118 +294,16 @@ func checkCORSHeaders(t *testing.T, gw, token, allowed, denied string) {
 
 // ---- the gateway binary ----
 
-// raceBuild reports whether this test binary was built with -race: the gateway then is too,
-// reusing the packages `go test -race` compiled.
-func raceBuild() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-}
-
-// buildAiproxy builds cmd/aiproxy; `go test` puts $GOROOT/bin first on PATH.
-func buildAiproxy(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "aiproxy")
-	args := []string{"build", "-o", bin}
-	if raceBuild() {
-		args = append(args, "-race")
-	}
-	if out, err := exec.Command("go", append(args, "github.com/aiproxy/aiproxy/cmd/aiproxy")...).CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// procEnv is our environment without AIPROXY_* settings, plus extra.
-func procEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AIPROXY_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env, extra...)
-}
-
-// cli runs one aiproxy command and returns its stdout.
-func cli(t *testing.T, bin string, env []string, stdin string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = env
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("aiproxy %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return stdout.String()
-}
-
-// syncBuffer is a bytes.Buffer safe for the server process's output and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-var listeningRE = regexp.MustCompile(`msg="aiproxy listening" addr=(\S+)`)
+// The binary, its CLI and the gateway process come from internal/proctest (shared with
+// cmd/aiproxy's process tests): proctest.Build builds cmd/aiproxy from the repository's
+// working tree, with -race when this test is; proctest.Env drops our AIPROXY_* settings;
+// proctest.Run runs one command; proctest.Serve starts `aiproxy serve` on a free port.
 
 // startGateway runs `aiproxy serve` on a free port and returns the API's base URL.
 func startGateway(t *testing.T, bin string, env []string, args ...string) string {
 	t.Helper()
-	logs := &syncBuffer{}
-	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("gateway log:\n%s", logs.String())
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := listeningRE.FindStringSubmatch(logs.String()); m != nil {
-			return m[1]
-		}
-		select {
-		case err := <-done:
-			done <- err
-			t.Fatalf("the gateway exited: %v\n%s", err, logs.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	t.Fatalf("the gateway did not announce its address:\n%s", logs.String())
-	return ""
+	_, base := proctest.Serve(t, "gateway", bin, env, args...)
+	return base
 }
 
 // call sends a JSON request and checks the status.

@@ -2,10 +2,11 @@
 // process) for a set time, samples the server's resident memory, goroutines and open file
 // descriptors, and fails when any of them keeps growing or any request ends unexpectedly.
 //
-//	go run ./soak --duration 2m
+//	cd tools && go run ./soak --duration 2m     # or, from the root: go -C tools run ./soak
 //
-// It builds ./cmd/aiproxy (or uses --bin), runs `aiproxy demo --addr 127.0.0.1:0`, and
-// writes soak/results/soak-<duration>.md and .png.
+// It finds the repository from the working directory, builds ./cmd/aiproxy there (or uses
+// --bin), runs `aiproxy demo --addr 127.0.0.1:0`, and writes
+// tools/soak/results/soak-<duration>.md and .png (or under --out).
 package main
 
 import (
@@ -27,6 +28,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/aiproxy/aiproxy/internal/proctest"
 )
 
 func main() {
@@ -42,6 +45,7 @@ type options struct {
 	interval    time.Duration
 	bin         string
 	out         string
+	root        string // the repository, when needed: to build aiproxy or for the default --out
 	speed       float64
 	growth      float64
 	slackRSS    float64 // MiB
@@ -55,7 +59,7 @@ func run() error {
 	flag.IntVar(&o.concurrency, "concurrency", 8, "concurrent clients")
 	flag.DurationVar(&o.interval, "interval", 5*time.Second, "sampling interval")
 	flag.StringVar(&o.bin, "bin", "", "aiproxy binary (default: build ./cmd/aiproxy)")
-	flag.StringVar(&o.out, "out", filepath.Join("soak", "results"), "where to write the report and chart")
+	flag.StringVar(&o.out, "out", "", "where to write the report and chart (default: tools/soak/results in the repository)")
 	flag.Float64Var(&o.speed, "speed", 50, "simulator speed (demo --speed)")
 	flag.Float64Var(&o.growth, "growth", 1.5, "fail when a resource's last-quarter average exceeds this × its first-quarter average + slack")
 	flag.Float64Var(&o.slackRSS, "slack-rss-mib", 24, "RSS slack, MiB")
@@ -64,6 +68,17 @@ func run() error {
 	flag.Parse()
 	if o.duration <= 0 || o.concurrency <= 0 || o.interval <= 0 {
 		return errors.New("--duration, --concurrency and --interval must be positive")
+	}
+
+	if o.bin == "" || o.out == "" {
+		root, err := proctest.RepoRoot()
+		if err != nil {
+			return err
+		}
+		o.root = root
+		if o.out == "" {
+			o.out = filepath.Join(root, "tools", "soak", "results")
+		}
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -77,8 +92,9 @@ func run() error {
 	bin := o.bin
 	if bin == "" {
 		bin = filepath.Join(work, "aiproxy")
-		fmt.Println("building ./cmd/aiproxy")
+		fmt.Printf("building ./cmd/aiproxy in %s\n", o.root)
 		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/aiproxy")
+		build.Dir = o.root
 		build.Stdout, build.Stderr = os.Stdout, os.Stderr
 		if err := build.Run(); err != nil {
 			return fmt.Errorf("build: %w", err)
@@ -564,7 +580,7 @@ func (r *results) markdown(o options, verdict []string, png string) string {
 	n, unexpected, bytes := r.totals()
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Soak: %v\n\n", o.duration)
-	fmt.Fprintf(&b, "`go run ./soak --duration %v --concurrency %d --interval %v --speed %g`, run %s.\n\n",
+	fmt.Fprintf(&b, "`go -C tools run ./soak --duration %v --concurrency %d --interval %v --speed %g`, run %s.\n\n",
 		o.duration, o.concurrency, o.interval, o.speed, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	verdictText := "**PASS**"
 	if len(verdict) > 0 {

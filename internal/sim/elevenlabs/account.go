@@ -26,7 +26,8 @@ type account struct {
 }
 
 // characterLimit is the Creator plan's monthly credit allowance. GAP: quota is enforced only
-// for keys simcore classifies as exhausted, so long benchmarks with one key never run dry.
+// for keys simcore classifies as exhausted, so long benchmarks with one key never run dry
+// (docs/simulators.md §19).
 const characterLimit = 100000
 
 func newAccount(key string, seed uint64, exhausted bool) *account {

@@ -83,13 +83,13 @@ func writeDubbingNotFound(w http.ResponseWriter, id string) {
 }
 
 // GAP: dubbing pricing is not in the sources; the simulator charges 1000 credits per minute
-// of media per target language, rounded up.
+// of media per target language, rounded up (docs/simulators.md §22).
 const dubbingCreditsPerMinute = 1000
 
 // createDubbing serves POST /v1/dubbing [EL-oas, EL-dub]. A file (or source_url) and
 // target_lang are required. GAP: the schema makes every field optional; the simulator answers
-// 422 when they are missing. A file name or source_url containing "fail" makes the
-// dubbing end "failed".
+// 422 when they are missing (docs/simulators.md §22). A file name or source_url containing
+// "fail" makes the dubbing end "failed".
 func (s *Server) createDubbing(w http.ResponseWriter, r *http.Request) {
 	a := s.accountOf(r)
 	f, err := readForm(r)
@@ -187,7 +187,7 @@ func (s *Server) listDubbings(w http.ResponseWriter, r *http.Request) {
 // getDubbedAudio serves GET /v1/dubbing/{id}/audio/{language_code}: 425 until dubbed [EL-oas].
 // GAP: a failed dubbing also answers 425 (its audio never becomes ready), and a language the
 // dubbing does not target answers 404 language_not_found. Video sources are answered with
-// audio/mpeg too.
+// audio/mpeg too (docs/simulators.md §22).
 func (s *Server) getDubbedAudio(w http.ResponseWriter, r *http.Request) {
 	id, lang := r.PathValue("dubbing_id"), r.PathValue("language_code")
 	d, ok := s.accountOf(r).dubbing(id)

@@ -36,7 +36,7 @@ func writeFaultError(w http.ResponseWriter, status int, code, message string) {
 
 // fieldError is one entry of FastAPI's validation list (OpenAPI ValidationError).
 // GAP: the wording and type names follow pydantic v2 ("missing" / "Field required"); the
-// sources give only the schema {loc, msg, type}.
+// sources give only the schema {loc, msg, type} (docs/simulators.md §19).
 type fieldError struct {
 	Loc  []any  `json:"loc"`
 	Msg  string `json:"msg"`

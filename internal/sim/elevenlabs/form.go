@@ -97,7 +97,8 @@ func readUpload(p *multipart.Part) (upload, error) {
 const maxUploadSeconds = 3600
 
 // duration estimates how long an uploaded recording lasts: exact for a complete MP3,
-// otherwise its size at 128 kbit/s. GAP: the simulator does not decode other formats.
+// otherwise its size at 128 kbit/s. GAP: the simulator does not decode other formats
+// (docs/simulators.md §21).
 func (u upload) duration() float64 {
 	if int64(len(u.head)) == u.SizeBytes {
 		if d, err := media.MP3Duration(u.head); err == nil {

@@ -53,7 +53,7 @@ func (a *account) historyItem(id string) (historyItem, bool) {
 }
 
 // GAP: the status and wording for an unknown history item are undocumented; 404
-// history_item_not_found, matching voice_not_found.
+// history_item_not_found, matching voice_not_found (docs/simulators.md §22).
 func writeHistoryNotFound(w http.ResponseWriter, id string) {
 	writeDetail(w, http.StatusNotFound, "history_item_not_found", "A history item with the history_item_id "+id+" was not found.")
 }

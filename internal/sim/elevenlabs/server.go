@@ -1,8 +1,8 @@
 // Package elevenlabs is an offline simulator of the ElevenLabs HTTP API (v1): voices, models,
 // text-to-speech (plain, streamed, with timestamps), sound effects, audio isolation, dubbing,
-// history and the user/subscription objects. Shapes, statuses and error bodies follow the
-// upstream notes (spec upstream-v1v2-and-elevenlabs.md §2, whose source tags such as
-// [EL-oas] the comments cite); choices the sources leave open are marked "GAP" where made.
+// history and the user/subscription objects. docs/simulators.md §18–§22 describes what it
+// serves; comments cite that document by section and upstream sources by the tags of its §2,
+// such as [EL-oas]. Choices the sources leave open are marked "GAP" and listed there.
 //
 // Everything a caller creates (voices, dubbings, history items) belongs to the provider key
 // that created it: one key never sees another key's objects.

@@ -57,7 +57,8 @@ func (b ttsRequest) validate() []fieldError {
 	case b.Text == nil:
 		errs = append(errs, missing("body", "text"))
 	case *b.Text == "":
-		// GAP: the response to an empty text is not documented; FastAPI-style 422 chosen.
+		// GAP: the response to an empty text is not documented; FastAPI-style 422 chosen
+		// (docs/simulators.md §21).
 		errs = append(errs, fieldError{Loc: []any{"body", "text"}, Msg: "String should have at least 1 character", Type: "string_too_short"})
 	}
 	tooLong := func(name string, n int) {
@@ -82,7 +83,7 @@ func (b ttsRequest) validate() []fieldError {
 
 // outputFormats is the output_format enum [EL-oas]. GAP: the content type of non-MP3 formats
 // is undocumented; the simulator always answers MP3 (audio/mpeg, 44.1 kHz, 128 kbit/s), the
-// only type the OpenAPI declares.
+// only type the OpenAPI declares (docs/simulators.md §21).
 var outputFormats = []string{
 	"mp3_22050_32", "mp3_44100_32", "mp3_44100_64", "mp3_44100_96", "mp3_44100_128", "mp3_44100_192",
 	"pcm_8000", "pcm_16000", "pcm_22050", "pcm_24000", "pcm_44100", "pcm_48000", "ulaw_8000", "alaw_8000",
@@ -132,7 +133,8 @@ func (s *Server) tts(mode ttsMode) http.HandlerFunc {
 			modelID = *body.ModelID
 		}
 		m, ok := findModel(modelID)
-		// GAP: the error for an unknown model is undocumented; 400 model_not_found chosen.
+		// GAP: the error for an unknown model is undocumented; 400 model_not_found chosen
+		// (docs/simulators.md §21).
 		if !ok || !m.CanDoTextToSpeech {
 			writeDetail(w, http.StatusBadRequest, "model_not_found", fmt.Sprintf("A model with model ID %s does not exist or cannot do text-to-speech.", modelID))
 			return
@@ -266,7 +268,8 @@ type timestampsChunk struct {
 
 // align spreads characters [lo,hi) of text evenly over totalFrames frames of audio; times
 // are from the start of the whole audio. GAP: normalized_alignment repeats alignment (the
-// simulator does not normalise text), and stream chunks carry absolute times.
+// simulator does not normalise text), and stream chunks carry absolute times
+// (docs/simulators.md §21).
 func align(text string, totalFrames, lo, hi int) *Alignment {
 	runes := []rune(text)
 	per := float64(totalFrames) * media.MP3FrameSeconds / float64(len(runes))
@@ -281,7 +284,8 @@ func align(text string, totalFrames, lo, hi int) *Alignment {
 
 // streamTimestamps writes one JSON object per line [EL-oas, EL-py], each holding a run of
 // whole MP3 frames and the characters spoken in it. Every chunk has at least one frame and
-// one character. GAP: Content-Type application/json, as the OpenAPI declares for the stream.
+// one character. GAP: Content-Type application/json, as the OpenAPI declares for the stream
+// (docs/simulators.md §21).
 func (s *Server) streamTimestamps(w http.ResponseWriter, r *http.Request, text string, frames [][]byte) {
 	chars := utf8.RuneCountInString(text)
 	n := max(min(streamChunks, len(frames), chars), 1)
@@ -306,7 +310,8 @@ type soundRequest struct {
 }
 
 // Sound effects: 40 credits per second when the duration is set [EL-sfx]. GAP: the cost of an
-// automatic duration is undocumented here; the simulator charges 200 (five seconds' worth).
+// automatic duration is undocumented; the simulator charges 200, five seconds' worth
+// (docs/simulators.md §21).
 // The OpenAPI range 0.5–30 s is enforced; automatic durations follow the text, 0.5–22 s.
 const (
 	sfxCreditsPerSecond = 40
@@ -350,7 +355,7 @@ func (s *Server) soundGeneration(w http.ResponseWriter, r *http.Request) {
 }
 
 // GAP: voice isolation pricing is not in the sources; the simulator charges 1000 credits per
-// minute of input, rounded up.
+// minute of input, rounded up (docs/simulators.md §21).
 const isolationCreditsPerMinute = 1000
 
 // audioIsolation serves POST /v1/audio-isolation and its /stream variant [EL-oas, EL-iso]:

@@ -324,7 +324,7 @@ func (s *Server) deleteVoice(w http.ResponseWriter, r *http.Request) {
 
 // ownVoice finds a voice the key created, writing the error when there is none.
 // GAP: the status for editing or deleting a premade voice is not documented; the simulator
-// answers 400 voice_not_editable.
+// answers 400 voice_not_editable (docs/simulators.md §20).
 func (s *Server) ownVoice(w http.ResponseWriter, a *account, id string) (*Voice, bool) {
 	if _, ok := s.premadeByID[id]; ok {
 		writeDetail(w, http.StatusBadRequest, "voice_not_editable", "Premade voices cannot be edited or deleted.")

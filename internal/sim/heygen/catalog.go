@@ -9,7 +9,7 @@ import (
 
 // The public catalog (avatars, voices, templates, talking photos, languages) is generated
 // once per server from opts.Seed, so two servers with the same seed list the same data.
-// Field names follow upstream-v1v2-and-elevenlabs.md §1.2 and upstream-heygen-v3.md §4.
+// docs/simulators.md §17 describes it; field names are those of §10 and §11.
 
 type avatar struct {
 	ID, Name, Gender, DefaultVoiceID string
@@ -82,7 +82,7 @@ var (
 )
 
 // translationLanguages are the names GET /v2/video_translate/target_languages and
-// GET /v3/video-translations/languages return [HG-vt; v3 §4.6].
+// GET /v3/video-translations/languages return [HG-vt, HG-v3-vt].
 var translationLanguages = []string{
 	"English", "English - Your Accent", "English (United States)", "English (UK)",
 	"Spanish", "Spanish (Spain)", "Spanish (Mexico)", "French", "French (France)", "German",

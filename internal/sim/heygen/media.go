@@ -16,7 +16,7 @@ import (
 )
 
 // Media routes stand in for HeyGen's presigned file links (files.heygen.ai …), which need no
-// API key [v3 spec §7]; so they are served without auth:
+// API key (docs/simulators.md §16); so they are served without auth:
 //
 //	/media/heygen/videos/{id}.mp4      a completed video or translation (HTTP Range supported)
 //	/media/heygen/previews/{avatar}.mp4 avatar preview clip
@@ -35,17 +35,17 @@ func (s *Server) videoURL(base, id string) string {
 
 func mediaURL(base, kind, file string) string { return base + mediaPrefix + kind + "/" + file }
 
-func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, _ *call) {
+func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, _ *call) error {
 	kind, file := r.PathValue("kind"), r.PathValue("file")
 	id, ext, _ := strings.Cut(file, ".")
 	data, ctype, mod, ok := s.mediaBytes(kind, id, ext)
 	if !ok {
-		http.Error(w, "404 page not found", http.StatusNotFound)
-		return
+		return errNoFile
 	}
 	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Cache-Control", "private, max-age=604800")
 	http.ServeContent(w, r, file, mod, bytes.NewReader(data))
+	return nil
 }
 
 func (s *Server) mediaBytes(kind, id, ext string) (data []byte, ctype string, mod time.Time, ok bool) {

@@ -4,98 +4,16 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
-
-	"github.com/aiproxy/aiproxy/internal/sim/simcore"
 )
-
-// apiError is one error in all three of HeyGen's shapes: Legacy is the numeric code of the
-// v1 form {"code":<int>,"message":...}; Code is the string code of the v2 and v3 forms.
-type apiError struct {
-	Status  int
-	Legacy  int
-	Code    string
-	Message string
-	Param   string // v3 validation errors only
-}
-
-var (
-	// Observed: HTTP 401 {"code":400112,"message":"Unauthorized"} [HG-iss-401]; v3 401
-	// `unauthorized` [HG-v3-err]. GAP: whether a missing key and a wrong key differ; both
-	// get the same body here.
-	errUnauthorized = apiError{Status: 401, Legacy: 400112, Code: "unauthorized",
-		Message: "Unauthorized"}
-	// v3: 402 insufficient_credit [HG-v3-err]. GAP: the v1/v2 quota-exhausted body is not
-	// documented (upstream-v1v2 §3 item 2); we send 402 with the same code in the v2 object
-	// form, and the legacy numeric form with code 400140 on v1 routes.
-	errNoCredit = apiError{Status: 402, Legacy: 400140, Code: "insufficient_credit",
-		Message: "Your account has 0 credits but this request requires credits. Add credits to continue."}
-)
-
-func invalidParam(param, format string, args ...any) apiError {
-	// Legacy 400175 INVALID_PARAMETER [HG-errors]; v3 invalid_parameter with param.
-	return apiError{Status: 400, Legacy: 400175, Code: "invalid_parameter", Param: param, Message: fmt.Sprintf(format, args...)}
-}
-
-func notFound(code, message string) apiError {
-	return apiError{Status: 404, Legacy: 40031, Code: code, Message: message}
-}
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// writeError writes e in the shape of the route's API version.
-func (s *Server) writeError(w http.ResponseWriter, st style, e apiError) {
-	switch st {
-	case styleV1:
-		writeJSON(w, e.Status, legacyError{Code: e.Legacy, Message: e.Message})
-	case styleV2:
-		if e.Code == "unauthorized" {
-			// The 401 seen on v2 routes is the legacy numeric form [HG-iss-401, HG-iss-599].
-			writeJSON(w, e.Status, legacyError{Code: e.Legacy, Message: e.Message})
-			return
-		}
-		// v2 object form, observed on POST /v2/video/generate [HG-iss-postiz].
-		writeJSON(w, e.Status, map[string]any{"error": v2Error{Code: e.Code, Message: e.Message}})
-	default:
-		writeJSON(w, e.Status, map[string]any{"error": v3Error{
-			Code: e.Code, Message: e.Message, Param: e.Param,
-			DocURL: "https://developers.heygen.com/docs/error-codes#" + strings.ReplaceAll(e.Code, "_", "-"),
-		}})
-	}
-}
-
-type legacyError struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
-}
-
-type v2Error struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-type v3Error struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Param   string `json:"param,omitempty"`
-	DocURL  string `json:"doc_url"`
-}
-
-// faultWriter adapts writeError to simcore.ErrorWriter for planned faults. GAP: v1/v2 bodies
-// for 429 and 5xx are not documented (upstream-v1v2 §3 item 2); the legacy numeric code
-// used is 400000 + the HTTP status.
-func (s *Server) faultWriter(st style) simcore.ErrorWriter {
-	return func(w http.ResponseWriter, status int, code, message string) {
-		s.writeError(w, st, apiError{Status: status, Legacy: 400000 + status, Code: code, Message: message})
-	}
 }
 
 // v1 "code" envelope [HG-status]: {"code":100,"data":...,"message":"Success"}.
@@ -125,14 +43,14 @@ func okV2(w http.ResponseWriter, data any) {
 	}{nil, data})
 }
 
-// v3 envelope [v3 spec §3]: {"data":...}.
+// v3 envelope: {"data":...} (docs/simulators.md §5).
 func okV3(w http.ResponseWriter, data any) {
 	writeJSON(w, http.StatusOK, struct {
 		Data any `json:"data"`
 	}{data})
 }
 
-// v3 list envelope [v3 spec §3]: {"data":[...],"has_more":bool,"next_token":string|null}.
+// v3 list envelope: {"data":[...],"has_more":bool,"next_token":string|null} (docs/simulators.md §7).
 func okV3List[T any](w http.ResponseWriter, p page[T]) {
 	items := p.Items
 	if items == nil {
@@ -151,16 +69,15 @@ type page[T any] struct {
 	Next    *string
 }
 
-// paginate cuts items by the query's limit (default def, range 1..max) and opaque token.
-// GAP: behaviour on an invalid token [v3 spec §5.2]; we answer 400 invalid_parameter.
-func paginate[T any](r *http.Request, items []T, def, maxLimit int) (page[T], *apiError) {
+// paginate cuts items by the query's limit (default def, range 1..max) and opaque token
+// [HG-cli]. GAP: an invalid token is a 400 invalid_parameter (docs/simulators.md §7).
+func paginate[T any](r *http.Request, items []T, def, maxLimit int) (page[T], error) {
 	q := r.URL.Query()
 	limit := def
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxLimit {
-			e := invalidParam("limit", "limit must be an integer between 1 and %d", maxLimit)
-			return page[T]{}, &e
+			return page[T]{}, invalidParam("limit", "limit must be an integer between 1 and %d", maxLimit)
 		}
 		limit = n
 	}
@@ -169,8 +86,7 @@ func paginate[T any](r *http.Request, items []T, def, maxLimit int) (page[T], *a
 		raw, err := base64.RawURLEncoding.DecodeString(tok)
 		n, err2 := strconv.Atoi(strings.TrimPrefix(string(raw), "off:"))
 		if err != nil || err2 != nil || !strings.HasPrefix(string(raw), "off:") || n < 0 {
-			e := invalidParam("token", "token is invalid or expired")
-			return page[T]{}, &e
+			return page[T]{}, invalidParam("token", "token is invalid or expired")
 		}
 		off = n
 	}
@@ -184,25 +100,70 @@ func paginate[T any](r *http.Request, items []T, def, maxLimit int) (page[T], *a
 	return p, nil
 }
 
+// okV3Page answers one page of items in the v3 list envelope.
+func okV3Page[T any](w http.ResponseWriter, r *http.Request, items []T, def, maxLimit int) error {
+	p, err := paginate(r, items, def, maxLimit)
+	if err != nil {
+		return err
+	}
+	okV3List(w, p)
+	return nil
+}
+
+// legacyPage pages a v1 list: limit is 0–100 and 0 (or none) means 100 [HG-vlist]. Items
+// is never nil, so an empty page is [].
+func legacyPage[T any](r *http.Request, items []T) (page[T], error) {
+	q := r.URL.Query()
+	if q.Get("limit") == "0" {
+		q.Del("limit")
+		r.URL.RawQuery = q.Encode()
+	}
+	p, err := paginate(r, items, 100, 100)
+	if p.Items == nil {
+		p.Items = []T{}
+	}
+	return p, err
+}
+
 const maxJSONBody = 1 << 20
 
-// decodeJSON reads a JSON object body into dst.
-func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) *apiError {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSONBody))
+// readBody reads the whole body, at most limit bytes: a longer body is the tooBig error, a
+// failed read the unreadable one.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, tooBig, unreadable error) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, tooBig
+	case err != nil:
+		return nil, unreadable
+	}
+	return body, nil
+}
+
+// decodeJSON reads a JSON object body into dst; an empty body counts as {}.
+func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
+	body, err := readBody(w, r, maxJSONBody,
+		tooLarge("", "Request body is too large."), invalidParam("", "could not read the request body"))
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return &apiError{Status: 413, Legacy: 400413, Code: "payload_too_large", Message: "Request body is too large."}
-		}
-		e := invalidParam("", "could not read the request body")
-		return &e
+		return err
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {
 		body = []byte("{}")
 	}
 	if err := json.Unmarshal(body, dst); err != nil {
-		e := invalidParam("", "invalid JSON body: %v", err)
-		return &e
+		return invalidParam("", "invalid JSON body: %v", err)
 	}
 	return nil
+}
+
+// validator is a request body that checks itself once decoded.
+type validator interface{ validate() error }
+
+// decodeValid decodes the JSON body into req and checks it.
+func decodeValid(w http.ResponseWriter, r *http.Request, req validator) error {
+	if err := decodeJSON(w, r, req); err != nil {
+		return err
+	}
+	return req.validate()
 }

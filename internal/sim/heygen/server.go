@@ -2,8 +2,13 @@
 // name, the upload host's /v1/asset, and the v3 API, with per-key objects, jobs that progress
 // on a scaled clock, signed webhooks, downloadable media and injectable faults.
 //
-// Behaviour follows /work/shared/spec/upstream-v1v2-and-elevenlabs.md §1 and
-// upstream-heygen-v3.md; where those say GAP, the choice made here is commented "GAP:".
+// docs/simulators.md describes what it serves (§3–§17). Comments cite that document by
+// section, and upstream sources by the tags of its §2, such as [HG-status]. Where HeyGen's
+// documentation is silent, the choice made is marked "GAP" and listed there.
+//
+// The package is split by resource: videos.go, templates.go, avatars.go, voices.go,
+// assets.go, translations.go, webhooks.go and user.go hold the v1/v2 and v3 handlers of one
+// resource each. Handlers return errors; errors.go renders them (writeError).
 package heygen
 
 import (
@@ -113,39 +118,53 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
+// handler is a route's handler: it writes a success body itself and returns an error for
+// writeError to render, so that every error reaches the client in its route's shape.
+type handler func(http.ResponseWriter, *http.Request, *call) error
+
 // handle registers a route. Every route except media requires a key; billable routes also
 // refuse keys that are out of credit.
-func (s *Server) handle(pattern string, st style, billable bool, h func(http.ResponseWriter, *http.Request, *call)) {
+func (s *Server) handle(pattern string, st style, billable bool, h handler) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		c := &call{style: st, base: s.baseURL(r)}
-		if st != styleMedia {
-			c.key = s.keyOf(r)
-			switch s.opts.CheckKey(c.key) {
-			case simcore.KeyMissing, simcore.KeyWrong:
-				s.writeError(w, st, errUnauthorized)
-				return
-			case simcore.KeyExhausted:
-				c.exhausted = true
-				if billable {
-					s.writeError(w, st, errNoCredit)
-					return
-				}
-			}
-			c.acct = s.account(c.key)
+		if err := s.authorize(r, c, billable); err != nil {
+			s.writeError(w, st, err)
+			return
 		}
 		if st == styleV1 || st == styleV2 {
-			// Legacy responses carry deprecation headers [v3 spec §2, 3P-r3 citing D-cmp].
-			// GAP: the JSON `warning` object is left out so the documented envelopes stay exact.
+			// Legacy responses carry deprecation headers. GAP: the JSON `warning` object is
+			// left out so the documented envelopes stay exact (docs/simulators.md §4).
 			w.Header().Set("Deprecation", "true")
 			w.Header().Set("Sunset", "Sat, 31 Oct 2026 00:00:00 GMT")
 		}
-		h(w, r, c)
+		if err := h(w, r, c); err != nil {
+			s.writeError(w, st, err)
+		}
 	})
 	_, path, _ := strings.Cut(pattern, " ")
 	if !s.seenPath[path] {
 		s.seenPath[path] = true
 		s.paths.HandleFunc(path, func(http.ResponseWriter, *http.Request) {})
 	}
+}
+
+// authorize fills in the caller's key and account. Media needs no key.
+func (s *Server) authorize(r *http.Request, c *call, billable bool) error {
+	if c.style == styleMedia {
+		return nil
+	}
+	c.key = s.keyOf(r)
+	switch s.opts.CheckKey(c.key) {
+	case simcore.KeyMissing, simcore.KeyWrong:
+		return errUnauthorized
+	case simcore.KeyExhausted:
+		c.exhausted = true
+		if billable {
+			return errNoCredit
+		}
+	}
+	c.acct = s.account(c.key)
+	return nil
 }
 
 // call is what a handler knows about the request beyond *http.Request.
@@ -179,7 +198,8 @@ func styleOf(path string) style {
 }
 
 // keyOf returns the provider key: X-Api-Key (any case, as http.Header does), or for v3 an
-// OAuth bearer token [v3 spec §5.1]. GAP: precedence when both arrive; X-Api-Key wins.
+// OAuth bearer token [HG-v3-auth]. GAP: precedence when both arrive; X-Api-Key wins
+// (docs/simulators.md §4).
 func (s *Server) keyOf(r *http.Request) string {
 	if k := strings.TrimSpace(r.Header.Get("X-Api-Key")); k != "" {
 		return k

@@ -89,7 +89,7 @@ func TestValidationErrorsUseProviderFormat(t *testing.T) {
 	}
 }
 
-// The documented client workflow (seed/heygen.md): list avatars → list voices → generate a
+// The documented client workflow (docs/simulators.md §8): list avatars → list voices → generate a
 // test video → poll → download.
 func TestSeedWorkflowEndsWithRangeableMP4(t *testing.T) {
 	_, ts := newSim(t, simcore.Options{})
@@ -528,5 +528,41 @@ func TestCloseStopsBackgroundGoroutines(t *testing.T) {
 			t.Fatalf("goroutines: %d before, %d after Close", before, runtime.NumGoroutine())
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Every error goes through writeError; these pin its exact bodies in each API version.
+func TestErrorBodiesAreExactPerVersion(t *testing.T) {
+	_, ts := newSim(t, simcore.Options{})
+	tests := []struct {
+		name, method, path, key string
+		hdr                     []string
+		status                  int
+		body                    string
+	}{
+		{"v1 missing parameter", "GET", "/v1/video_status.get", "k1", nil, 400,
+			`{"code":40001,"message":"Missing required parameter: video_id"}`},
+		{"v1 unknown video", "DELETE", "/v1/video.delete?video_id=nope", "k1", nil, 404,
+			`{"code":40031,"message":"Video not found or you don't have access to it"}`},
+		{"v2 unknown template", "GET", "/v2/template/nope", "k1", nil, 404,
+			`{"error":{"code":"template_not_found","message":"Template not found"}}`},
+		{"v2 bad key is legacy", "GET", "/v2/voices", "invalid-1", nil, 401,
+			`{"code":400112,"message":"Unauthorized"}`},
+		{"v3 validation has param and doc_url", "GET", "/v3/voices?limit=0", "k1", nil, 400,
+			`{"error":{"code":"invalid_parameter","message":"limit must be an integer between 1 and 100","param":"limit","doc_url":"https://developers.heygen.com/docs/error-codes#invalid-parameter"}}`},
+		{"v3 unknown template", "GET", "/v3/templates/nope", "k1", nil, 404,
+			`{"error":{"code":"resource_not_found","message":"Template not found","doc_url":"https://developers.heygen.com/docs/error-codes#resource-not-found"}}`},
+		{"v1 fault is legacy 400000+status", "GET", "/v1/asset/list", "k1", []string{simcore.FaultHeader, "kind=status,status=503"}, 503,
+			`{"code":400503,"message":"Simulated upstream failure."}`},
+		{"missing download is a plain 404", "GET", "/media/heygen/videos/nope.mp4", "", nil, 404,
+			"404 page not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rp := call3(t, ts, tt.method, tt.path, tt.key, nil, tt.hdr...)
+			if got := strings.TrimSpace(string(rp.raw)); rp.status != tt.status || got != tt.body {
+				t.Fatalf("got %d %s\nwant %d %s", rp.status, got, tt.status, tt.body)
+			}
+		})
 	}
 }

@@ -6,8 +6,8 @@ import (
 	"math"
 )
 
-// MP4 frame timing: HeyGen renders at 25 fps [upstream-v1v2 §1.5 HG-limits], and 12800 is the
-// media timescale common encoders use for 25 fps (512 ticks per frame).
+// MP4 frame timing: HeyGen renders at 25 fps [HG-limits] (docs/simulators.md §23), and
+// 12800 is the media timescale common encoders use for 25 fps (512 ticks per frame).
 const (
 	mp4FPS            = 25
 	mp4MediaTimescale = 12800

@@ -80,7 +80,8 @@ func (fs *Faults) take(key string) (Fault, bool) {
 }
 
 // FaultHeader is the request header that injects a fault into that one call, for example
-// "X-Sim-Fault: kind=rate_limit,retry_after=3" or "X-Sim-Fault: kind=status,status=503".
+// "X-Sim-Fault: kind=rate_limit,retry_after=3" or "X-Sim-Fault: kind=status,status=503"
+// (docs/simulators.md §24).
 const FaultHeader = "X-Sim-Fault"
 
 // ParseFault parses the X-Sim-Fault header form: comma-separated key=value pairs.

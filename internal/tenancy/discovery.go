@@ -1,0 +1,98 @@
+package tenancy
+
+import (
+	"context"
+
+	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/internal/catalog"
+)
+
+// Discovered is one service as an actor sees it in discovery: its state for the org and
+// the enabled endpoints the actor's scopes allow.
+type Discovered struct {
+	ServiceState
+	Endpoints []*catalog.Endpoint
+}
+
+// Discover lists the services the org may use that have at least one endpoint the actor's
+// scopes allow, sorted by slug (docs/contract.md §3).
+func (m *Manager) Discover(ctx context.Context, a Actor, org *aiproxy.Org) ([]Discovered, error) {
+	if err := authorize(a, org.ID, AnyKey); err != nil {
+		return nil, err
+	}
+	var out []Discovered
+	for _, svc := range m.Catalog.Services() {
+		st, err := m.State(ctx, svc, org.ID)
+		if err != nil {
+			return nil, err
+		}
+		eps := visibleEndpoints(a, svc)
+		if !st.Enabled() || len(eps) == 0 {
+			continue
+		}
+		out = append(out, Discovered{ServiceState: st, Endpoints: eps})
+	}
+	return out, nil
+}
+
+// DiscoverService returns one service for the org: ENOTFOUND if it is unknown or disabled
+// platform-wide, ErrForbidden if it is disabled for the org (docs/contract.md §9).
+func (m *Manager) DiscoverService(ctx context.Context, a Actor, org *aiproxy.Org, slug string) (Discovered, error) {
+	st, err := m.usable(ctx, a, org, slug)
+	if err != nil {
+		return Discovered{}, err
+	}
+	return Discovered{ServiceState: st, Endpoints: visibleEndpoints(a, st.Service)}, nil
+}
+
+// Action returns what an invoke of service/action by the actor on the org needs: the
+// service's state (its credential policy) and the endpoint. In the contract's order
+// (docs/contract.md §9): an unknown or platform-wide disabled service is ENOTFOUND, one
+// disabled for the org ErrForbidden, an unknown or disabled action ENOTFOUND, an action
+// outside the actor's scopes ErrForbidden (the endpoint is returned with it).
+func (m *Manager) Action(ctx context.Context, a Actor, org *aiproxy.Org, service, action string) (ServiceState, *catalog.Endpoint, error) {
+	st, err := m.usable(ctx, a, org, service)
+	if err != nil {
+		return st, nil, err
+	}
+	ep := st.Service.Endpoint(action)
+	if ep == nil || !ep.Enabled {
+		return st, nil, aiproxy.Errorf(aiproxy.ENOTFOUND, "Endpoint '%s' not found for external proxy service '%s'.", action, service)
+	}
+	if !ScopeAllows(a, service, action) {
+		return st, ep, ErrForbidden // the endpoint exists: the caller may log it by name
+	}
+	return st, ep, nil
+}
+
+// usable returns the service's state if the org may use it.
+func (m *Manager) usable(ctx context.Context, a Actor, org *aiproxy.Org, slug string) (ServiceState, error) {
+	if err := authorize(a, org.ID, AnyKey); err != nil {
+		return ServiceState{}, err
+	}
+	svc := m.Catalog.Service(slug)
+	if svc == nil {
+		return ServiceState{}, errServiceNotFound(slug)
+	}
+	st, err := m.State(ctx, svc, org.ID)
+	switch {
+	case err != nil:
+		return st, err
+	case !st.GlobalEnabled:
+		return st, errServiceNotFound(slug)
+	case !st.OrgEnabled:
+		return st, ErrForbidden
+	}
+	return st, nil
+}
+
+// visibleEndpoints are the service's enabled endpoints that the actor's scopes allow.
+func visibleEndpoints(a Actor, svc *catalog.Service) []*catalog.Endpoint {
+	var out []*catalog.Endpoint
+	for _, e := range svc.Endpoints {
+		if e.Enabled && ScopeAllows(a, svc.Slug, e.Slug) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
