@@ -11,6 +11,7 @@ const (
 	EFORBIDDEN       = "forbidden"          // a valid key that may not do this: 403
 	ENOTFOUND        = "not_found"          // 404
 	EMETHOD          = "method_not_allowed" // the route does not serve this method: 405
+	ETIMEOUT         = "timeout"            // the client stalled while sending: 408
 	ECONFLICT        = "conflict"           // a unique name is taken: 409
 	ETOOLARGE        = "too_large"          // a body over its limit: 413
 	ETHROTTLED       = "throttled"          // a rate limit, ours or the upstream's: 429

@@ -13,41 +13,81 @@ import (
 	"github.com/aiproxy/aiproxy/internal/tenancy"
 )
 
-// adminFlags are the flags every administration command takes: where the database, the
-// extra catalog files and the master key are.
-type adminFlags struct {
+// adminCmd is one run of an administration command: its flag set, holding the flags every
+// such command takes (where the database, the extra catalog files and the master key are),
+// and the store once opened.
+type adminCmd struct {
+	name                    string
+	io                      stdio
+	fs                      *flag.FlagSet
 	db, catalogDir, keyFile string
+	close                   func()
 }
 
-func (af *adminFlags) add(fs *flag.FlagSet, io stdio) {
-	fs.StringVar(&af.db, "db", io.envOr("AIPROXY_DB", defaultDB), "SQLite file or postgres:// URL")
-	fs.StringVar(&af.catalogDir, "catalog-dir", io.envOr("AIPROXY_CATALOG_DIR", ""), "directory of extra catalog files")
-	fs.StringVar(&af.keyFile, "master-key-file", "", "master key file (wins over AIPROXY_MASTER_KEY)")
+// newAdminCmd starts an administration command; the caller adds its own flags to c.fs, then
+// calls args.
+func newAdminCmd(name string, io stdio) *adminCmd {
+	c := &adminCmd{name: name, io: io, fs: newFlags(name), close: func() {}}
+	c.fs.StringVar(&c.db, "db", io.envOr("AIPROXY_DB", defaultDB), "SQLite file or postgres:// URL")
+	c.fs.StringVar(&c.catalogDir, "catalog-dir", io.envOr("AIPROXY_CATALOG_DIR", ""), "directory of extra catalog files")
+	c.fs.StringVar(&c.keyFile, "master-key-file", "", "master key file (wins over AIPROXY_MASTER_KEY)")
+	return c
 }
 
-// manager opens the store and returns the service layer over it, with the command line as
-// its actor. needKeys loads the master key (only commands that seal or open provider keys
-// need it). Arguments have all been checked before this is called, so a bad command line
-// never touches the database.
-func (af *adminFlags) manager(ctx context.Context, io stdio, needKeys bool) (*tenancy.Manager, func(), error) {
-	cat, err := catalog.Open(af.catalogDir)
+// args parses the command line and returns its positional arguments, which must be one per
+// name given (the names are for the message: "SLUG"), or none.
+func (c *adminCmd) args(args []string, names ...string) ([]string, error) {
+	pos, err := parse(c.fs, args)
+	switch {
+	case err != nil:
+		return nil, err
+	case len(names) == 0 && len(pos) > 0:
+		return nil, usagef("%s: unexpected argument %q", c.name, pos[0])
+	case len(names) == 1 && len(pos) != 1:
+		return nil, usagef("%s: want exactly one %s", c.name, names[0])
+	case len(pos) != len(names):
+		return nil, usagef("%s: want %s", c.name, strings.Join(names, " "))
+	}
+	return pos, nil
+}
+
+// keys returns the master keys, as serve would find them.
+func (c *adminCmd) keys() (*keySource, error) {
+	return masterKeys{db: c.db, file: c.keyFile, getenv: c.io.getenv}.load()
+}
+
+// open opens the store and returns the service layer over it; the command line is its
+// actor, and c.close closes the store. needKeys loads the master key (only commands that
+// seal or open provider keys need it). Arguments have all been checked before this is
+// called, so a bad command line never touches the database.
+func (c *adminCmd) open(ctx context.Context, needKeys bool) (*tenancy.Manager, error) {
+	m, done, err := c.manager(ctx, needKeys)
+	if err != nil {
+		return nil, err
+	}
+	c.close = done
+	return m, nil
+}
+
+func (c *adminCmd) manager(ctx context.Context, needKeys bool) (*tenancy.Manager, func(), error) {
+	cat, err := catalog.Open(c.catalogDir)
 	if err != nil {
 		return nil, nil, err
 	}
 	var kr *masterkeys.Keyring
 	if needKeys {
-		ks, err := masterKeys{db: af.db, file: af.keyFile, getenv: io.getenv}.load()
+		ks, err := c.keys()
 		if err != nil {
 			return nil, nil, err
 		}
 		if ks.created {
-			ks.log(slog.New(slog.NewTextHandler(io.stderr, nil)))
+			ks.log(slog.New(slog.NewTextHandler(c.io.stderr, nil)))
 		}
 		if kr, err = ks.keyring(); err != nil {
 			return nil, nil, err
 		}
 	}
-	store, err := openStore(ctx, af.db)
+	store, err := openStore(ctx, c.db)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -13,23 +13,18 @@ import (
 // aiproxy credential set SERVICE (--org SLUG | --platform) --key VALUE (--key - reads the
 // key from stdin, so that it stays out of the shell's history and the process list).
 func cmdCredentialSet(ctx context.Context, sio stdio, args []string) error {
-	var af adminFlags
-	fs := newFlags("credential set")
-	af.add(fs, sio)
-	orgSlug := fs.String("org", "", "org slug (tenant credential)")
-	platform := fs.Bool("platform", false, "set the platform-wide credential")
-	key := fs.String("key", "", "the provider key, or - to read it from stdin")
-	pos, err := parse(fs, args)
+	c := newAdminCmd("credential set", sio)
+	orgSlug := c.fs.String("org", "", "org slug (tenant credential)")
+	platform := c.fs.Bool("platform", false, "set the platform-wide credential")
+	key := c.fs.String("key", "", "the provider key, or - to read it from stdin")
+	pos, err := c.args(args, "SERVICE")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("credential set: want exactly one SERVICE")
 	}
 	if *platform == (*orgSlug != "") {
 		return usagef("credential set: give exactly one of --org SLUG or --platform")
 	}
-	if !wasSet(fs, "key") {
+	if !wasSet(c.fs, "key") {
 		return usagef("credential set: --key VALUE is required (--key - reads stdin)")
 	}
 	value := *key
@@ -43,11 +38,11 @@ func cmdCredentialSet(ctx context.Context, sio stdio, args []string) error {
 	if strings.TrimSpace(value) == "" {
 		return usagef("credential set: the key is empty")
 	}
-	m, done, err := af.manager(ctx, sio, true)
+	m, err := c.open(ctx, true)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer c.close()
 	svc, err := service(m, "credential set", pos[0])
 	if err != nil {
 		return err

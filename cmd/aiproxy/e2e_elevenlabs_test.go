@@ -242,7 +242,7 @@ func TestE2EElevenLabsDubbingLifecycle(t *testing.T) {
 
 	var d any
 	e2ePoll(t, "dubbing", func() bool {
-		d = e.call("elevenlabs", "get-dubbing", map[string]any{"path_params": map[string]any{"dubbing_id": id}})
+		d = e.call("elevenlabs", "get-dubbing", e2ePathParams("dubbing_id", id))
 		return jget(d, "status") != "dubbing"
 	})
 	if jget(d, "status") != "dubbed" || jget(d, "name") != "E2E dub" {
@@ -253,8 +253,8 @@ func TestE2EElevenLabsDubbingLifecycle(t *testing.T) {
 		t.Errorf("dubbed audio lasts %.2f s, want 2", dur)
 	}
 
-	e.call("elevenlabs", "delete-dubbing", map[string]any{"path_params": map[string]any{"dubbing_id": id}})
-	status, _, body = e.invoke("elevenlabs", "get-dubbing", map[string]any{"path_params": map[string]any{"dubbing_id": id}})
+	e.call("elevenlabs", "delete-dubbing", e2ePathParams("dubbing_id", id))
+	status, _, body = e.invoke("elevenlabs", "get-dubbing", e2ePathParams("dubbing_id", id))
 	if status != http.StatusBadGateway || jget(e2eDecode(t, body), "upstream_status") != float64(404) {
 		t.Errorf("get-dubbing after delete: %d %s", status, body)
 	}
@@ -268,7 +268,7 @@ func TestE2EElevenLabsDubbingLifecycle(t *testing.T) {
 	}
 	id = jstr(t, e2eDecode(t, body), "dubbing_id")
 	e2ePoll(t, "failing dubbing", func() bool {
-		d = e.call("elevenlabs", "get-dubbing", map[string]any{"path_params": map[string]any{"dubbing_id": id}})
+		d = e.call("elevenlabs", "get-dubbing", e2ePathParams("dubbing_id", id))
 		return jget(d, "status") != "dubbing"
 	})
 	if jget(d, "status") != "failed" || jget(d, "error") == nil {
@@ -292,7 +292,7 @@ func TestE2EElevenLabsVoiceCloningLifecycle(t *testing.T) {
 		t.Fatalf("add-voice: %d %s", status, body)
 	}
 	id := jstr(t, e2eDecode(t, body), "voice_id")
-	pp := map[string]any{"path_params": map[string]any{"voice_id": id}}
+	pp := e2ePathParams("voice_id", id)
 
 	v := e.call("elevenlabs", "get-voice", pp)
 	samples := jlist(t, v, "samples")
@@ -332,7 +332,7 @@ func TestE2EElevenLabsHistory(t *testing.T) {
 	if !e2eContainsID(hist, "history_item_id", id) {
 		t.Fatalf("get-history lacks %s: %v", id, hist)
 	}
-	pp := map[string]any{"path_params": map[string]any{"history_item_id": id}}
+	pp := e2ePathParams("history_item_id", id)
 	if got := jget(e.call("elevenlabs", "get-history-item", pp), "text"); got != text {
 		t.Errorf("history item text = %v", got)
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+
+	"github.com/aiproxy/aiproxy/internal/sim/simtest"
 )
 
 const (
@@ -88,7 +90,7 @@ func TestE2EProviderErrorsAreMappedAsTheContractSays(t *testing.T) {
 		e := e.with(t)
 		key := e.addOrg("broke", "exhausted-hg-e2e-key-01", "exhausted-el-e2e-key-01")
 		status, _, body := e.invokeAs("broke", key, "heygen", "generate-video", map[string]any{
-			"body": seedGenerateBody("Abigail_expressive_2024112501", "f38a635bee7a4d1f9b0a654a31d050d2", "No credit left."),
+			"body": simtest.HeyGenVideoRequest("Abigail_expressive_2024112501", "f38a635bee7a4d1f9b0a654a31d050d2", "No credit left."),
 		})
 		m := e2eUpstreamError(t, "HeyGen out of credit", status, body, http.StatusBadGateway, e2eDetailFailed, float64(402))
 		if jget(m, "upstream_body", "error", "code") != "insufficient_credit" {

@@ -19,6 +19,7 @@ import (
 	"image/png"
 	"io"
 	"log/slog"
+	"maps"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -38,6 +39,7 @@ import (
 	"github.com/aiproxy/aiproxy/internal/proctest"
 	"github.com/aiproxy/aiproxy/internal/sim"
 	"github.com/aiproxy/aiproxy/internal/sim/simcore"
+	"github.com/aiproxy/aiproxy/internal/sim/simtest"
 	"github.com/aiproxy/aiproxy/internal/tenancy"
 )
 
@@ -130,13 +132,8 @@ func newE2E(t *testing.T, speed float64) *e2eEnv {
 	t.Helper()
 	ctx := context.Background()
 
-	simSrv := httptest.NewUnstartedServer(nil)
-	simURL := "http://" + simSrv.Listener.Addr().String()
-	simulator := sim.New(simcore.Options{Speed: speed, Seed: 1, PublicURL: simURL})
-	simSrv.Config.Handler = simulator
-	simSrv.Start()
-	t.Cleanup(simulator.Close) // runs last: cleanups are LIFO
-	t.Cleanup(simSrv.Close)
+	simulator, simSrv := simtest.StartPublic(t, simcore.Options{Speed: speed, Seed: 1}, sim.New)
+	simURL := simSrv.URL
 
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "master.key")
@@ -239,7 +236,13 @@ func (e *e2eEnv) invoke(service, action string, envelope any) (int, http.Header,
 
 func (e *e2eEnv) invokeAs(org, key, service, action string, envelope any) (int, http.Header, []byte) {
 	e.t.Helper()
-	resp := e.send(org, key, service, action, "application/json", encodeEnvelope(e.t, envelope))
+	return e.exchange(org, key, service, action, "application/json", encodeEnvelope(e.t, envelope))
+}
+
+// exchange is send, with the whole answer read.
+func (e *e2eEnv) exchange(org, key, service, action, contentType string, body io.Reader) (int, http.Header, []byte) {
+	e.t.Helper()
+	resp := e.send(org, key, service, action, contentType, body)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
@@ -279,7 +282,7 @@ func (e *e2eEnv) invokeMultipart(service, action string, parts map[string]any, f
 	e.t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
-	for _, name := range e2eSortedKeys(parts) {
+	for _, name := range slices.Sorted(maps.Keys(parts)) {
 		j, err := json.Marshal(parts[name])
 		if err != nil {
 			e.t.Fatal(err)
@@ -301,43 +304,13 @@ func (e *e2eEnv) invokeMultipart(service, action string, parts map[string]any, f
 	if err := mw.Close(); err != nil {
 		e.t.Fatal(err)
 	}
-	resp := e.send(e2eOrg, e.key, service, action, mw.FormDataContentType(), &buf)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatalf("%s/%s: reading the answer: %v", service, action, err)
-	}
-	return resp.StatusCode, resp.Header, b
-}
-
-func e2eSortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
+	return e.exchange(e2eOrg, e.key, service, action, mw.FormDataContentType(), &buf)
 }
 
 // download GETs an absolute URL (a simulator media link) with optional header pairs.
 func (e *e2eEnv) download(u string, header ...string) (int, http.Header, []byte) {
 	e.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, u, nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	resp, b := simtest.Do(e.t, http.DefaultClient, http.MethodGet, u, nil, header...)
 	return resp.StatusCode, resp.Header, b
 }
 
@@ -345,34 +318,27 @@ func (e *e2eEnv) download(u string, header ...string) (int, http.Header, []byte)
 // deadline (the simulators run fast; the deadline only guards against a hang).
 func e2ePoll(t *testing.T, what string, check func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !check() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	simtest.WaitFor(t, what, 20*time.Second, 20*time.Millisecond, check)
+}
+
+// e2ePathParams is the envelope {"path_params": {name: value}}.
+func e2ePathParams(name string, value any) map[string]any {
+	return map[string]any{"path_params": map[string]any{name: value}}
+}
+
+// e2eWebhookSink starts a server that accepts every webhook delivery, until the test ends,
+// and returns its URL.
+func e2eWebhookSink(t *testing.T) string {
+	t.Helper()
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(hook.Close)
+	return hook.URL
 }
 
 // ---- reading JSON ----
 
 // jget walks a decoded JSON value: jget(v, "data", "avatars", 0, "avatar_id").
-func jget(v any, path ...any) any {
-	for _, p := range path {
-		switch k := p.(type) {
-		case string:
-			m, _ := v.(map[string]any)
-			v = m[k]
-		case int:
-			a, _ := v.([]any)
-			if k < 0 || k >= len(a) {
-				return nil
-			}
-			v = a[k]
-		}
-	}
-	return v
-}
+func jget(v any, path ...any) any { return simtest.Get(v, path...) }
 
 // jstr returns the string at path, failing the test when there is none.
 func jstr(t *testing.T, v any, path ...any) string {

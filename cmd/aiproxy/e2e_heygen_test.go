@@ -5,25 +5,12 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/aiproxy/aiproxy/internal/sim/media"
+	"github.com/aiproxy/aiproxy/internal/sim/simtest"
 )
-
-// seedGenerateBody is the request body of the seed's generate-video example (heygen.md),
-// with the avatar and voice the workflow picked.
-func seedGenerateBody(avatarID, voiceID, script string) map[string]any {
-	return map[string]any{
-		"test": true,
-		"video_inputs": []any{map[string]any{
-			"character": map[string]any{"type": "avatar", "avatar_id": avatarID, "avatar_style": "normal"},
-			"voice":     map[string]any{"type": "text", "input_text": script, "voice_id": voiceID},
-		}},
-		"dimension": map[string]any{"width": 1280, "height": 720},
-	}
-}
 
 // pollVideoStatus is the seed's pollVideoStatus: it polls video-status until the status
 // is completed or failed and returns the last data object.
@@ -62,7 +49,7 @@ func TestE2EHeyGenSeedWorkflowEndsWithDownloadableRangeableMP4(t *testing.T) {
 
 	// Step 4: generate, the seed body exactly.
 	res := e.call("heygen", "generate-video", map[string]any{
-		"body": seedGenerateBody(avatarID, voiceID, "Hello! This is a demonstration of HeyGen video generation."),
+		"body": simtest.HeyGenVideoRequest(avatarID, voiceID, "Hello! This is a demonstration of HeyGen video generation."),
 	})
 	videoID := jstr(t, res, "data", "video_id")
 
@@ -106,7 +93,7 @@ func TestE2EHeyGenTemplateFlowCompletes(t *testing.T) {
 	templateID := jstr(t, templates[0], "template_id")
 	jstr(t, templates[0], "name")
 
-	tpl := e.call("heygen", "get-template", map[string]any{"path_params": map[string]any{"template_id": templateID}})
+	tpl := e.call("heygen", "get-template", e2ePathParams("template_id", templateID))
 	if _, ok := jget(tpl, "data", "variables", "script").(map[string]any); !ok {
 		t.Fatalf("template has no script variable: %v", tpl)
 	}
@@ -131,7 +118,7 @@ func TestE2EHeyGenScriptWithFAILEndsFailedWithErrorObject(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t, 50)
 	res := e.call("heygen", "generate-video", map[string]any{
-		"body": seedGenerateBody("Abigail_expressive_2024112501", "f38a635bee7a4d1f9b0a654a31d050d2", "This render will FAIL on purpose."),
+		"body": simtest.HeyGenVideoRequest("Abigail_expressive_2024112501", "f38a635bee7a4d1f9b0a654a31d050d2", "This render will FAIL on purpose."),
 	})
 	data := e.pollVideoStatus(jstr(t, res, "data", "video_id"))
 	if data["status"] != "failed" {
@@ -151,13 +138,12 @@ func TestE2EHeyGenScriptWithFAILEndsFailedWithErrorObject(t *testing.T) {
 func TestE2EHeyGenLegacyActions(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t, 50)
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	t.Cleanup(hook.Close)
+	hookURL := e2eWebhookSink(t)
 
 	t.Run("videos: list and delete", func(t *testing.T) {
 		e := e.with(t)
 		res := e.call("heygen", "generate-video", map[string]any{
-			"body": seedGenerateBody("Abigail_expressive_2024112501", "f38a635bee7a4d1f9b0a654a31d050d2", "A video to list and delete."),
+			"body": simtest.HeyGenVideoRequest("Abigail_expressive_2024112501", "f38a635bee7a4d1f9b0a654a31d050d2", "A video to list and delete."),
 		})
 		id := jstr(t, res, "data", "video_id")
 		videos := jlist(t, e.call("heygen", "list-videos", map[string]any{}), "data", "videos")
@@ -180,7 +166,7 @@ func TestE2EHeyGenLegacyActions(t *testing.T) {
 		id := jstr(t, res, "data", "video_translate_id")
 		var data any
 		e2ePoll(t, "translation", func() bool {
-			data = e.call("heygen", "translation-status", map[string]any{"path_params": map[string]any{"video_translate_id": id}})
+			data = e.call("heygen", "translation-status", e2ePathParams("video_translate_id", id))
 			st := jget(data, "data", "status")
 			return st == "success" || st == "failed"
 		})
@@ -237,7 +223,7 @@ func TestE2EHeyGenLegacyActions(t *testing.T) {
 		res = e.call("heygen", "create-photo-avatar", map[string]any{"body": map[string]any{"name": "E2E Face", "image_key": imageKey}})
 		photoID := jstr(t, res, "data", "id")
 		e2ePoll(t, "photo avatar training", func() bool {
-			res = e.call("heygen", "photo-avatar-train-status", map[string]any{"path_params": map[string]any{"photo_avatar_id": photoID}})
+			res = e.call("heygen", "photo-avatar-train-status", e2ePathParams("photo_avatar_id", photoID))
 			return jget(res, "data", "status") != "pending"
 		})
 		if jget(res, "data", "status") != "completed" {
@@ -260,7 +246,7 @@ func TestE2EHeyGenLegacyActions(t *testing.T) {
 	t.Run("webhooks", func(t *testing.T) {
 		e := e.with(t)
 		res := e.call("heygen", "add-webhook", map[string]any{"body": map[string]any{
-			"url": hook.URL + "/legacy", "events": []string{"avatar_video.success"},
+			"url": hookURL + "/legacy", "events": []string{"avatar_video.success"},
 		}})
 		id := jstr(t, res, "data", "endpoint_id")
 		if !e2eContainsID(jlist(t, e.call("heygen", "list-webhooks", nil), "data"), "endpoint_id", id) {

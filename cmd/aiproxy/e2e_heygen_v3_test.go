@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/aiproxy/aiproxy/internal/sim/media"
@@ -14,22 +13,40 @@ func (e *e2eEnv) pollV3Video(videoID string) any {
 	e.t.Helper()
 	var res any
 	e2ePoll(e.t, "v3 video "+videoID, func() bool {
-		res = e.call("heygen", "v3-get-video", map[string]any{"path_params": map[string]any{"video_id": videoID}})
+		res = e.call("heygen", "v3-get-video", e2ePathParams("video_id", videoID))
 		st := jget(res, "data", "status")
 		return st == "completed" || st == "failed"
 	})
 	return res
 }
 
+// v3First calls a v3 list action and returns the first item of its data array, failing
+// the test ("no " + what) when the list is empty.
+func (e *e2eEnv) v3First(what, action string, envelope any) any {
+	e.t.Helper()
+	items := jlist(e.t, e.call("heygen", action, envelope), "data")
+	if len(items) == 0 {
+		e.t.Fatal("no " + what)
+	}
+	return items[0]
+}
+
+// v3GetByID calls a v3 get action with id as its path parameter param, and checks that
+// the answer's data.field is id.
+func (e *e2eEnv) v3GetByID(action, param, id, field string) {
+	e.t.Helper()
+	res := e.call("heygen", action, e2ePathParams(param, id))
+	if jget(res, "data", field) != id {
+		e.t.Errorf("%s returned %v", action, res)
+	}
+}
+
 func TestE2EHeyGenV3CreateVideoCompletesAndDownloads(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t, 50)
-	looks := jlist(t, e.call("heygen", "v3-list-avatar-looks", nil), "data")
-	if len(looks) == 0 {
-		t.Fatal("no avatar looks")
-	}
+	look := e.v3First("avatar looks", "v3-list-avatar-looks", nil)
 	res := e.call("heygen", "v3-create-video", map[string]any{"body": map[string]any{
-		"type": "avatar", "avatar_id": jstr(t, looks[0], "id"), "script": "Hello from the v3 API.",
+		"type": "avatar", "avatar_id": jstr(t, look, "id"), "script": "Hello from the v3 API.",
 		"voice_id": "f38a635bee7a4d1f9b0a654a31d050d2", "test": true, "resolution": "720p",
 	}})
 	id := jstr(t, res, "data", "video_id")
@@ -46,11 +63,11 @@ func TestE2EHeyGenV3CreateVideoCompletesAndDownloads(t *testing.T) {
 	if !e2eContainsID(videos, "id", id) {
 		t.Fatalf("v3-list-videos lacks %s", id)
 	}
-	res = e.call("heygen", "v3-delete-video", map[string]any{"path_params": map[string]any{"video_id": id}})
+	res = e.call("heygen", "v3-delete-video", e2ePathParams("video_id", id))
 	if jget(res, "data", "deleted") != true {
 		t.Errorf("v3-delete-video answered %v", res)
 	}
-	status, _, body := e.invoke("heygen", "v3-get-video", map[string]any{"path_params": map[string]any{"video_id": id}})
+	status, _, body := e.invoke("heygen", "v3-get-video", e2ePathParams("video_id", id))
 	if status != http.StatusBadGateway || jget(e2eDecode(t, body), "upstream_status") != float64(404) {
 		t.Errorf("v3-get-video after delete: %d %s, want 502 with upstream_status 404", status, body)
 	}
@@ -59,21 +76,10 @@ func TestE2EHeyGenV3CreateVideoCompletesAndDownloads(t *testing.T) {
 func TestE2EHeyGenV3Avatars(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t, 50)
-	groups := jlist(t, e.call("heygen", "v3-list-avatar-groups", map[string]any{"query": map[string]any{"ownership": "public"}}), "data")
-	if len(groups) == 0 {
-		t.Fatal("no avatar groups")
-	}
-	gid := jstr(t, groups[0], "id")
-	g := e.call("heygen", "v3-get-avatar-group", map[string]any{"path_params": map[string]any{"group_id": gid}})
-	if jget(g, "data", "id") != gid {
-		t.Errorf("v3-get-avatar-group returned %v", g)
-	}
-	looks := jlist(t, e.call("heygen", "v3-list-avatar-looks", map[string]any{"query": map[string]any{"group_id": gid}}), "data")
-	if len(looks) == 0 {
-		t.Fatalf("group %s has no looks", gid)
-	}
-	lid := jstr(t, looks[0], "id")
-	l := e.call("heygen", "v3-get-avatar-look", map[string]any{"path_params": map[string]any{"look_id": lid}})
+	gid := jstr(t, e.v3First("avatar groups", "v3-list-avatar-groups", map[string]any{"query": map[string]any{"ownership": "public"}}), "id")
+	e.v3GetByID("v3-get-avatar-group", "group_id", gid, "id")
+	lid := jstr(t, e.v3First("looks in group "+gid, "v3-list-avatar-looks", map[string]any{"query": map[string]any{"group_id": gid}}), "id")
+	l := e.call("heygen", "v3-get-avatar-look", e2ePathParams("look_id", lid))
 	if jget(l, "data", "group_id") != gid {
 		t.Errorf("look %s: group_id %v, want %s", lid, jget(l, "data", "group_id"), gid)
 	}
@@ -84,7 +90,7 @@ func TestE2EHeyGenV3Avatars(t *testing.T) {
 	}})
 	newLook := jstr(t, res, "data", "avatar_item", "id")
 	e2ePoll(t, "v3 avatar training", func() bool {
-		res = e.call("heygen", "v3-get-avatar-look", map[string]any{"path_params": map[string]any{"look_id": newLook}})
+		res = e.call("heygen", "v3-get-avatar-look", e2ePathParams("look_id", newLook))
 		return jget(res, "data", "status") != "processing"
 	})
 	if jget(res, "data", "status") != "completed" {
@@ -95,15 +101,8 @@ func TestE2EHeyGenV3Avatars(t *testing.T) {
 func TestE2EHeyGenV3VoicesAndSpeech(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t, 50)
-	voices := jlist(t, e.call("heygen", "v3-list-voices", map[string]any{"query": map[string]any{"engine": "starfish"}}), "data")
-	if len(voices) == 0 {
-		t.Fatal("no starfish voices")
-	}
-	vid := jstr(t, voices[0], "voice_id")
-	v := e.call("heygen", "v3-get-voice", map[string]any{"path_params": map[string]any{"voice_id": vid}})
-	if jget(v, "data", "voice_id") != vid {
-		t.Errorf("v3-get-voice returned %v", v)
-	}
+	vid := jstr(t, e.v3First("starfish voices", "v3-list-voices", map[string]any{"query": map[string]any{"engine": "starfish"}}), "voice_id")
+	e.v3GetByID("v3-get-voice", "voice_id", vid, "voice_id")
 	res := e.call("heygen", "v3-speech", map[string]any{"body": map[string]any{"text": "Speech through the proxy.", "voice_id": vid}})
 	status, _, mp3 := e.download(jstr(t, res, "data", "audio_url"))
 	if status != http.StatusOK {
@@ -130,15 +129,15 @@ func TestE2EHeyGenV3AssetsMultipart(t *testing.T) {
 	if jget(res, "data", "mime_type") != "image/png" || jget(res, "data", "size_bytes") != float64(len(tinyPNG)) {
 		t.Errorf("upload answer %v, want image/png of %d bytes", res, len(tinyPNG))
 	}
-	a := e.call("heygen", "v3-get-asset", map[string]any{"path_params": map[string]any{"asset_id": id}})
+	a := e.call("heygen", "v3-get-asset", e2ePathParams("asset_id", id))
 	if jget(a, "data", "name") != "face.png" {
 		t.Errorf("v3-get-asset: name %v, want face.png", jget(a, "data", "name"))
 	}
 	if status, _, b := e.download(jstr(t, a, "data", "url")); status != http.StatusOK || !bytes.Equal(b, tinyPNG) {
 		t.Errorf("asset bytes: status %d, %d bytes, want the uploaded %d", status, len(b), len(tinyPNG))
 	}
-	e.call("heygen", "v3-delete-asset", map[string]any{"path_params": map[string]any{"asset_id": id}})
-	status, _, body = e.invoke("heygen", "v3-get-asset", map[string]any{"path_params": map[string]any{"asset_id": id}})
+	e.call("heygen", "v3-delete-asset", e2ePathParams("asset_id", id))
+	status, _, body = e.invoke("heygen", "v3-get-asset", e2ePathParams("asset_id", id))
 	if status != http.StatusBadGateway || jget(e2eDecode(t, body), "upstream_status") != float64(404) {
 		t.Errorf("v3-get-asset after delete: %d %s", status, body)
 	}
@@ -147,12 +146,8 @@ func TestE2EHeyGenV3AssetsMultipart(t *testing.T) {
 func TestE2EHeyGenV3TemplateVideoCompletes(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t, 50)
-	templates := jlist(t, e.call("heygen", "v3-list-templates", nil), "data")
-	if len(templates) == 0 {
-		t.Fatal("no templates")
-	}
-	tid := jstr(t, templates[0], "id")
-	tpl := e.call("heygen", "v3-get-template", map[string]any{"path_params": map[string]any{"template_id": tid}})
+	tid := jstr(t, e.v3First("templates", "v3-list-templates", nil), "id")
+	tpl := e.call("heygen", "v3-get-template", e2ePathParams("template_id", tid))
 	if len(jlist(t, tpl, "data", "scenes")) == 0 {
 		t.Errorf("v3-get-template has no scenes: %v", tpl)
 	}
@@ -183,7 +178,7 @@ func TestE2EHeyGenV3TranslationCompletes(t *testing.T) {
 		t.Fatalf("video_translation_ids = %v", ids)
 	}
 	e2ePoll(t, "v3 translation", func() bool {
-		res = e.call("heygen", "v3-get-video-translation", map[string]any{"path_params": map[string]any{"video_translation_id": ids[0]}})
+		res = e.call("heygen", "v3-get-video-translation", e2ePathParams("video_translation_id", ids[0]))
 		st := jget(res, "data", "status")
 		return st == "completed" || st == "failed"
 	})
@@ -195,15 +190,14 @@ func TestE2EHeyGenV3TranslationCompletes(t *testing.T) {
 func TestE2EHeyGenV3WebhooksAndCurrentUser(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t, 50)
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	t.Cleanup(hook.Close)
-	res := e.call("heygen", "v3-create-webhook-endpoint", map[string]any{"body": map[string]any{"url": hook.URL + "/v3"}})
+	hookURL := e2eWebhookSink(t)
+	res := e.call("heygen", "v3-create-webhook-endpoint", map[string]any{"body": map[string]any{"url": hookURL + "/v3"}})
 	id := jstr(t, res, "data", "endpoint_id")
 	jstr(t, res, "data", "secret")
 	if !e2eContainsID(jlist(t, e.call("heygen", "v3-list-webhook-endpoints", nil), "data"), "endpoint_id", id) {
 		t.Fatalf("v3-list-webhook-endpoints lacks %s", id)
 	}
-	e.call("heygen", "v3-delete-webhook-endpoint", map[string]any{"path_params": map[string]any{"endpoint_id": id}})
+	e.call("heygen", "v3-delete-webhook-endpoint", e2ePathParams("endpoint_id", id))
 	if e2eContainsID(jlist(t, e.call("heygen", "v3-list-webhook-endpoints", nil), "data"), "endpoint_id", id) {
 		t.Errorf("endpoint %s still listed after delete", id)
 	}

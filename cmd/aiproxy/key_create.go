@@ -11,38 +11,32 @@ import (
 // aiproxy key create (--org SLUG [--role admin|member] | --operator) [--name NAME]
 // [--scopes LIST]: prints the key, shown this once.
 func cmdKeyCreate(ctx context.Context, io stdio, args []string) error {
-	var af adminFlags
-	fs := newFlags("key create")
-	af.add(fs, io)
-	orgSlug := fs.String("org", "", "org slug")
-	operator := fs.Bool("operator", false, "create an operator key (bound to no org)")
-	role := fs.String("role", "admin", "admin or member")
-	name := fs.String("name", "", "a name to recognise the key by")
-	scopes := fs.String("scopes", "", "comma-separated service:action patterns (default: all)")
-	pos, err := parse(fs, args)
-	if err != nil {
+	c := newAdminCmd("key create", io)
+	orgSlug := c.fs.String("org", "", "org slug")
+	operator := c.fs.Bool("operator", false, "create an operator key (bound to no org)")
+	role := c.fs.String("role", "admin", "admin or member")
+	name := c.fs.String("name", "", "a name to recognise the key by")
+	scopes := c.fs.String("scopes", "", "comma-separated scopes, e.g. heygen:*,elevenlabs:tts* (default: all)")
+	if _, err := c.args(args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("key create: unexpected argument %q", pos[0])
 	}
 	if *operator == (*orgSlug != "") {
 		return usagef("key create: give exactly one of --org SLUG or --operator")
 	}
 	nk := tenancy.NewKey{Name: *name, Role: aiproxy.Role(*role), Scopes: splitList(*scopes)}
 	if *operator {
-		if wasSet(fs, "role") {
+		if wasSet(c.fs, "role") {
 			return usagef("key create: --role does not go with --operator")
 		}
 		nk.Role = aiproxy.RoleOperator
 	} else if nk.Role != aiproxy.RoleAdmin && nk.Role != aiproxy.RoleMember {
 		return usagef("key create: --role must be admin or member")
 	}
-	m, done, err := af.manager(ctx, io, false)
+	m, err := c.open(ctx, false)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer c.close()
 	if !*operator {
 		if nk.Org, err = org(ctx, m, *orgSlug); err != nil {
 			return err

@@ -9,20 +9,15 @@ import (
 // aiproxy key revoke PREFIX: revokes the key and the browser tokens it minted, exactly as
 // the admin API does (tenancy.Manager.RevokeKey).
 func cmdKeyRevoke(ctx context.Context, io stdio, args []string) error {
-	var af adminFlags
-	fs := newFlags("key revoke")
-	af.add(fs, io)
-	pos, err := parse(fs, args)
+	c := newAdminCmd("key revoke", io)
+	pos, err := c.args(args, "PREFIX")
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("key revoke: want exactly one PREFIX")
-	}
-	m, done, err := af.manager(ctx, io, false)
+	m, err := c.open(ctx, false)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer c.close()
 	return m.RevokeKey(ctx, tenancy.CLI, nil, pos[0])
 }

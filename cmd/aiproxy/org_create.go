@@ -9,25 +9,20 @@ import (
 
 // aiproxy org create SLUG [--name NAME]: prints the slug.
 func cmdOrgCreate(ctx context.Context, io stdio, args []string) error {
-	var af adminFlags
-	fs := newFlags("org create")
-	af.add(fs, io)
-	name := fs.String("name", "", "display name")
-	pos, err := parse(fs, args)
+	c := newAdminCmd("org create", io)
+	name := c.fs.String("name", "", "display name")
+	pos, err := c.args(args, "SLUG")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("org create: want exactly one SLUG")
 	}
 	if !tenancy.ValidSlug(pos[0]) {
 		return usagef("org create: invalid slug %q: use lowercase letters, digits and inner hyphens", pos[0])
 	}
-	m, done, err := af.manager(ctx, io, false)
+	m, err := c.open(ctx, false)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer c.close()
 	o, err := m.CreateOrg(ctx, tenancy.CLI, pos[0], *name)
 	if err != nil {
 		return err

@@ -8,28 +8,23 @@ import (
 
 // aiproxy org set-rate-limit SLUG --per-minute N (0: the deployment default).
 func cmdOrgSetRateLimit(ctx context.Context, io stdio, args []string) error {
-	var af adminFlags
-	fs := newFlags("org set-rate-limit")
-	af.add(fs, io)
-	perMinute := fs.Int("per-minute", 0, "invokes per minute (0: the deployment default)")
-	pos, err := parse(fs, args)
+	c := newAdminCmd("org set-rate-limit", io)
+	perMinute := c.fs.Int("per-minute", 0, "invokes per minute (0: the deployment default)")
+	pos, err := c.args(args, "SLUG")
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("org set-rate-limit: want exactly one SLUG")
-	}
-	if !wasSet(fs, "per-minute") {
+	if !wasSet(c.fs, "per-minute") {
 		return usagef("org set-rate-limit: --per-minute N is required (0: the deployment default)")
 	}
 	if *perMinute < 0 || *perMinute > tenancy.MaxRateLimitPerMinute {
 		return usagef("org set-rate-limit: --per-minute must be from 0 to %d", tenancy.MaxRateLimitPerMinute)
 	}
-	m, done, err := af.manager(ctx, io, false)
+	m, err := c.open(ctx, false)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer c.close()
 	o, err := org(ctx, m, pos[0])
 	if err != nil {
 		return err

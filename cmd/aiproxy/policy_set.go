@@ -11,26 +11,21 @@ import (
 // [--default-source tenant|platform] [--fallback=BOOL]: the flags given are laid over the
 // policy in force at that level (platform-wide without --org), as the admin API does.
 func cmdPolicySet(ctx context.Context, io stdio, args []string) error {
-	var af adminFlags
-	fs := newFlags("policy set")
-	af.add(fs, io)
-	orgSlug := fs.String("org", "", "org slug (per-org override)")
-	allowTenant := fs.Bool("allow-tenant", false, "allow the org's own key")
-	allowPlatform := fs.Bool("allow-platform", false, "allow the platform key")
-	defaultSource := fs.String("default-source", "", "tenant or platform")
-	fallback := fs.Bool("fallback", false, "fall back to the other source when the default has no key")
-	pos, err := parse(fs, args)
+	c := newAdminCmd("policy set", io)
+	orgSlug := c.fs.String("org", "", "org slug (per-org override)")
+	allowTenant := c.fs.Bool("allow-tenant", false, "allow the org's own key")
+	allowPlatform := c.fs.Bool("allow-platform", false, "allow the platform key")
+	defaultSource := c.fs.String("default-source", "", "tenant or platform")
+	fallback := c.fs.Bool("fallback", false, "fall back to the other source when the default has no key")
+	pos, err := c.args(args, "SERVICE")
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("policy set: want exactly one SERVICE")
-	}
 	var pp tenancy.PolicyPatch
-	if wasSet(fs, "allow-tenant") {
+	if wasSet(c.fs, "allow-tenant") {
 		pp.AllowTenantKey = allowTenant
 	}
-	if wasSet(fs, "allow-platform") {
+	if wasSet(c.fs, "allow-platform") {
 		pp.AllowPlatformKey = allowPlatform
 	}
 	if *defaultSource != "" {
@@ -39,17 +34,17 @@ func cmdPolicySet(ctx context.Context, io stdio, args []string) error {
 		}
 		pp.DefaultSource = defaultSource
 	}
-	if wasSet(fs, "fallback") {
+	if wasSet(c.fs, "fallback") {
 		pp.FallbackToPlatformKey = fallback
 	}
 	if pp == (tenancy.PolicyPatch{}) {
 		return usagef("policy set: nothing to set")
 	}
-	m, done, err := af.manager(ctx, io, false)
+	m, err := c.open(ctx, false)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer c.close()
 	if _, err := service(m, "policy set", pos[0]); err != nil {
 		return err
 	}

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -31,6 +30,7 @@ import (
 	"github.com/aiproxy/aiproxy/internal/proctest"
 	"github.com/aiproxy/aiproxy/internal/sim"
 	"github.com/aiproxy/aiproxy/internal/sim/simcore"
+	"github.com/aiproxy/aiproxy/internal/sim/simtest"
 )
 
 // ---- the servers ----
@@ -129,14 +129,8 @@ func (s *server) invokeAction(org, key, service, action string) (int, []byte, er
 // startSim starts both provider simulators on an httptest server and returns its URL.
 func startSim(t *testing.T) string {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(nil)
-	u := "http://" + srv.Listener.Addr().String()
-	s := sim.New(simcore.Options{Speed: 50, Seed: 1, PublicURL: u})
-	srv.Config.Handler = s
-	srv.Start()
-	t.Cleanup(s.Close)
-	t.Cleanup(srv.Close)
-	return u
+	_, srv := simtest.StartPublic(t, simcore.Options{Speed: 50, Seed: 1}, sim.New)
+	return srv.URL
 }
 
 // randomHex returns n random bytes in hex: master keys (n = 32) and distinctive fake

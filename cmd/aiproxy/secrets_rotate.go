@@ -12,16 +12,10 @@ import (
 // new master key while servers keep serving (tenancy.Manager.RotateMasterKey); afterwards
 // the old key is no longer needed.
 func cmdSecretsRotate(ctx context.Context, io stdio, args []string) error {
-	var af adminFlags
-	fs := newFlags("secrets rotate")
-	af.add(fs, io)
-	newKeyFile := fs.String("new-key-file", "", "file holding the new master key")
-	pos, err := parse(fs, args)
-	if err != nil {
+	c := newAdminCmd("secrets rotate", io)
+	newKeyFile := c.fs.String("new-key-file", "", "file holding the new master key")
+	if _, err := c.args(args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("secrets rotate: unexpected argument %q", pos[0])
 	}
 	if *newKeyFile == "" {
 		return usagef("secrets rotate: --new-key-file FILE is required")
@@ -30,7 +24,7 @@ func cmdSecretsRotate(ctx context.Context, io stdio, args []string) error {
 	if err != nil {
 		return fmt.Errorf("new master key: %w", err)
 	}
-	old, err := masterKeys{db: af.db, file: af.keyFile, getenv: io.getenv}.load()
+	old, err := c.keys()
 	if err != nil {
 		return err
 	}
@@ -38,11 +32,11 @@ func cmdSecretsRotate(ctx context.Context, io stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, done, err := af.manager(ctx, io, false)
+	m, err := c.open(ctx, false)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer c.close()
 	r, err := m.RotateMasterKey(ctx, tenancy.CLI, kr)
 	if err != nil {
 		return err

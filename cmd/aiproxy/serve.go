@@ -19,6 +19,7 @@ import (
 	"github.com/aiproxy/aiproxy/internal/gateway"
 	"github.com/aiproxy/aiproxy/internal/httpapi"
 	"github.com/aiproxy/aiproxy/internal/masterkeys"
+	"github.com/aiproxy/aiproxy/internal/membudget"
 	"github.com/aiproxy/aiproxy/internal/postgres"
 	"github.com/aiproxy/aiproxy/internal/prom"
 	"github.com/aiproxy/aiproxy/internal/providerkeys"
@@ -40,6 +41,10 @@ type serverOptions struct {
 	prefix      string
 	corsOrigins string
 	maxBody     int64
+	maxBuffered int64         // bytes all requests together may hold in memory
+	maxInflight int           // one key's requests in progress; 0: no bound
+	bodyIdle    time.Duration // silence allowed between reads of a request body
+	publicURL   string        // scheme://host[:port] for absolute links; "": relative links
 	metricsAddr string
 	pprofAddr   string
 	redisAddr   string              // Redis for rate limits shared by replicas; "" keeps them in memory
@@ -63,7 +68,18 @@ func cmdServe(ctx context.Context, sio stdio, args []string) error {
 	fs.StringVar(&o.prefix, "prefix", sio.envOr("AIPROXY_PREFIX", httpapi.DefaultPrefix), "URL prefix of the API")
 	fs.StringVar(&o.corsOrigins, "cors-origins", sio.envOr("AIPROXY_CORS_ORIGINS", ""), "comma-separated browser origins allowed for every org")
 	fs.Int64Var(&o.maxBody, "max-body-bytes", 0, "largest request body accepted (default 5 GiB; JSON envelopes 64 MiB)")
-	fs.StringVar(&o.metricsAddr, "metrics-addr", sio.envOr("AIPROXY_METRICS_ADDR", ""), "serve /metrics on this address instead of the main one")
+	fs.Int64Var(&o.maxBuffered, "max-buffered-bytes", membudget.DefaultLimit, "bytes all requests together may hold in memory; beyond it requests get 503")
+	maxInflight, err := sio.envInt("AIPROXY_MAX_INFLIGHT_PER_KEY")
+	if err != nil {
+		return err
+	}
+	if sio.getenv("AIPROXY_MAX_INFLIGHT_PER_KEY") == "" {
+		maxInflight = defaultMaxInflightPerKey
+	}
+	fs.IntVar(&o.maxInflight, "max-inflight-per-key", maxInflight, "requests one key may have in progress at once (0: no bound); beyond it 429")
+	fs.DurationVar(&o.bodyIdle, "body-idle-timeout", httpapi.DefaultBodyIdleTimeout, "silence allowed between reads of a request body before the connection is closed")
+	fs.StringVar(&o.publicURL, "public-url", sio.envOr("AIPROXY_PUBLIC_URL", ""), "scheme://host[:port] clients reach the gateway at, for absolute links (default: relative links)")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", sio.envOr("AIPROXY_METRICS_ADDR", ""), "serve /metrics without a key on this address (keep it private); without it /metrics needs an operator key")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", sio.envOr("AIPROXY_PPROF_ADDR", ""), "serve net/http/pprof on this address (off by default)")
 	fs.StringVar(&o.redisAddr, "redis-addr", sio.envOr("AIPROXY_REDIS_ADDR", ""), "Redis host:port or redis:// URL where replicas share rate limits (default: each process counts in memory)")
 	defRate, err := sio.envInt("AIPROXY_RATE_LIMIT_PER_MINUTE")
@@ -80,6 +96,23 @@ func cmdServe(ctx context.Context, sio stdio, args []string) error {
 	}
 	if o.rateLimit < 0 || o.rateLimit > tenancy.MaxRateLimitPerMinute {
 		return usagef("serve: --rate-limit-per-minute must be from 0 to %d", tenancy.MaxRateLimitPerMinute)
+	}
+	if o.maxBuffered < 1<<20 {
+		return usagef("serve: --max-buffered-bytes must be at least 1048576")
+	}
+	if o.maxInflight < 0 {
+		return usagef("serve: --max-inflight-per-key must not be negative")
+	}
+	if o.bodyIdle <= 0 {
+		return usagef("serve: --body-idle-timeout must be positive")
+	}
+	if o.publicURL != "" && !tenancy.ValidOrigin(strings.TrimSuffix(o.publicURL, "/")) {
+		return usagef("serve: --public-url %q: want scheme://host[:port], e.g. https://gateway.example.com", o.publicURL)
+	}
+	for _, c := range splitList(o.corsOrigins) {
+		if !tenancy.ValidOrigin(c) {
+			return usagef("serve: --cors-origins: %q is not an origin like https://app.example.com (lower case, no path, no wildcard)", c)
+		}
 	}
 	if o.redisAddr != "" {
 		c, err := redislimit.NewClient(o.redisAddr) // checks the address; connects lazily
@@ -208,22 +241,15 @@ func newApp(ctx context.Context, o serverOptions, logger *slog.Logger) (*app, er
 		logger.Info("master keys reloaded", slog.String("from", ks.where), slog.Int("keys", len(ks.keys)))
 		return ks.keyring()
 	}}
-	gw := gateway.New(gateway.Config{Upstreams: upstreams, MaxUploadBytes: o.maxBody, UserAgent: "aiproxy/" + version})
-	var cors []string
-	for _, c := range strings.Split(o.corsOrigins, ",") {
-		if c = strings.TrimSpace(c); c != "" {
-			cors = append(cors, c)
-		}
-	}
+	gw := gateway.New(gateway.Config{
+		Upstreams: upstreams, MaxUploadBytes: o.maxBody, UserAgent: "aiproxy/" + version,
+		Budget:            membudget.New(o.maxBuffered),
+		CredentialHeaders: gateway.CredentialHeaderNames(cat.Services()),
+	})
 	metrics := prom.New()
-	extra := map[string]http.Handler{
-		"GET /healthz": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write([]byte(`{"status": "ok"}`))
-		}),
-	}
+	var metricsOnAPI http.Handler // /metrics on the main listener, for operator keys
 	if o.metricsAddr == "" {
-		extra["GET /metrics"] = metrics.Handler()
+		metricsOnAPI = metrics.Handler()
 	}
 	limiter, closeLimiter, err := newLimiter(ctx, o, logger)
 	if err != nil {
@@ -234,8 +260,9 @@ func newApp(ctx context.Context, o serverOptions, logger *slog.Logger) (*app, er
 	}
 	api := httpapi.New(httpapi.Config{
 		Store: store, Catalog: cat, Gateway: gw, Vault: vault, Logger: logger,
-		Prefix: o.prefix, CORSOrigins: cors, Metrics: metrics, Extra: extra,
+		Prefix: o.prefix, CORSOrigins: splitList(o.corsOrigins), Metrics: metrics, MetricsHandler: metricsOnAPI,
 		Limiter: limiter, DefaultRateLimit: o.rateLimit,
+		PublicURL: o.publicURL, BodyIdleTimeout: o.bodyIdle, MaxInflightPerKey: o.maxInflight,
 	})
 	for svc, u := range upstreams {
 		logger.Info("upstream override", slog.String("service", svc), slog.String("url", u.String()))
@@ -279,6 +306,10 @@ func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
 }
 
 const version = "0.1.0"
+
+// defaultMaxInflightPerKey is how many requests one key may have in progress unless
+// configured: far above what one client does, far below what would starve the others.
+const defaultMaxInflightPerKey = 256
 
 // parseUpstreams reads SERVICE=URL pairs, checking the service exists and the URL is an
 // absolute http(s) URL.

@@ -18,22 +18,17 @@ func cmdServiceDisable(ctx context.Context, io stdio, args []string) error {
 
 // toggleService switches a service on or off, platform-wide or (--org) for one org.
 func toggleService(ctx context.Context, io stdio, name string, enabled bool, args []string) error {
-	var af adminFlags
-	fs := newFlags(name)
-	af.add(fs, io)
-	orgSlug := fs.String("org", "", "org slug (only for this org)")
-	pos, err := parse(fs, args)
+	c := newAdminCmd(name, io)
+	orgSlug := c.fs.String("org", "", "org slug (only for this org)")
+	pos, err := c.args(args, "SERVICE")
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("%s: want exactly one SERVICE", name)
-	}
-	m, done, err := af.manager(ctx, io, false)
+	m, err := c.open(ctx, false)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer c.close()
 	if _, err := service(m, name, pos[0]); err != nil {
 		return err
 	}

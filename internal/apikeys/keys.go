@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"path"
 	"strings"
 )
 
@@ -59,49 +58,4 @@ func ParseAuthorization(h string) (key string, ok bool) {
 		}
 	}
 	return "", false
-}
-
-// ScopeAllows reports whether scopes permit service:action. No scopes means everything.
-// A pattern is "service:action" where each side may use shell wildcards ("heygen:*",
-// "elevenlabs:tts*").
-func ScopeAllows(scopes []string, service, action string) bool {
-	if len(scopes) == 0 {
-		return true
-	}
-	target := service + ":" + action
-	for _, p := range scopes {
-		if ok, _ := path.Match(p, target); ok {
-			return true
-		}
-	}
-	return false
-}
-
-// ValidScope reports whether p is a well-formed scope pattern.
-func ValidScope(p string) bool {
-	svc, act, ok := strings.Cut(p, ":")
-	if !ok || svc == "" || act == "" || strings.Contains(act, ":") {
-		return false
-	}
-	_, err := path.Match(p, "")
-	return err == nil
-}
-
-// ScopesWithin reports whether every pattern of sub is allowed by parent: each pattern of sub
-// must be matched by a pattern of parent treating sub's pattern text literally. That is exact
-// for the usual cases ("heygen:list-*" within "heygen:*") and conservative otherwise.
-func ScopesWithin(sub, parent []string) bool {
-	if len(parent) == 0 {
-		return true
-	}
-	if len(sub) == 0 {
-		return false
-	}
-	for _, s := range sub {
-		svc, act, _ := strings.Cut(s, ":")
-		if !ScopeAllows(parent, svc, act) {
-			return false
-		}
-	}
-	return true
 }

@@ -82,11 +82,15 @@ func (s *Store) Invalidate() {
 	s.mu.Unlock()
 }
 
-// watch polls the store's version and drops the cache when it moved.
+// watch polls the store's version and drops the cache when it moved. While the store does
+// not answer, the cache goes on serving what it holds (nothing is dropped for a failed
+// poll; lookups of what it does not hold fail, and failures are never cached): the log
+// says so once when the store stops answering and once when it answers again.
 func (s *Store) watch(every time.Duration) {
 	defer close(s.done)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var failingSince time.Time
 	for {
 		select {
 		case <-s.stop:
@@ -97,8 +101,16 @@ func (s *Store) watch(every time.Duration) {
 		v, err := s.Store.Version(ctx)
 		cancel()
 		if err != nil {
-			s.logger.Warn("cache: reading the store version failed", slog.String("error", err.Error()))
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+				s.logger.Warn("cache: the store does not answer; serving what is cached until it does",
+					slog.String("error", err.Error()))
+			}
 			continue
+		}
+		if !failingSince.IsZero() {
+			s.logger.Info("cache: the store answers again", slog.Duration("after", time.Since(failingSince).Round(time.Millisecond)))
+			failingSince = time.Time{}
 		}
 		s.mu.Lock()
 		if v != s.version {

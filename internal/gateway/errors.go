@@ -50,6 +50,9 @@ func readError(err error) error {
 	if errors.As(err, &mbe) {
 		return tooLarge(mbe.Limit)
 	}
+	if ae := aiproxy.AsError(err); ae != nil {
+		return ae // the body reader's own verdict (a stalled body: ETIMEOUT)
+	}
 	return aiproxy.Errorf(aiproxy.EINVALID, "Could not read the request body: %s.", clientReadReason(err))
 }
 

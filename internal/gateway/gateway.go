@@ -9,19 +9,28 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aiproxy/aiproxy/internal/catalog"
+	"github.com/aiproxy/aiproxy/internal/membudget"
 )
 
 // Defaults for Config's zero values.
 const (
-	DefaultMaxEnvelopeBytes = 64 << 20 // a JSON envelope is read whole (it may carry base64 files)
+	DefaultMaxEnvelopeBytes = 64 << 20 // a JSON envelope, its files' data aside (that streams)
 	DefaultMaxUploadBytes   = 5 << 30  // a multipart envelope streams; this bounds its total size
-	DefaultMaxJSONResponse  = 64 << 20 // a json-mode response is validated whole
+	DefaultMaxJSONResponse  = 32 << 20 // a json-mode response is validated whole
 	upstreamBodyLimit       = 8 << 10  // upstream_body in errors (contract §8)
+)
+
+// Defaults for Config's zero values: what one invoke may hold in memory.
+const (
+	DefaultMaxEnvelopeBodyBytes = 16 << 20 // a JSON envelope's body, query, headers, path_params
+	DefaultMaxTextPartBytes     = 1 << 20  // each text part of a multipart envelope
+	DefaultMaxTextPartsBytes    = 8 << 20  // all of them together
 )
 
 // Gateway performs invokes. Its zero value is not usable: use New.
@@ -33,6 +42,10 @@ type Gateway struct {
 	maxJSONResponse  int64
 	userAgent        string
 	bases            sync.Map // catalog base URL → *url.URL
+	budget           *membudget.Budget
+
+	limits            limits          // what one invoke may hold
+	credentialHeaders map[string]bool // Config.CredentialHeaders, normalized
 }
 
 // Config configures a Gateway.
@@ -46,6 +59,31 @@ type Config struct {
 	// Transport is the upstream transport; nil means a tuned clone of the default.
 	Transport http.RoundTripper
 	UserAgent string
+	// Budget bounds the bytes held in memory across requests: a json-mode answer reserves
+	// what it holds as it is read, and fails with membudget.ErrExhausted (503) when the
+	// budget is spent. Nil: no bound but MaxJSONResponse per answer.
+	// The envelope's held values and multipart text parts reserve it too (per invoke,
+	// released when the invoke ends).
+	Budget *membudget.Budget
+
+	// MaxEnvelopeBodyBytes bounds what a JSON envelope makes the gateway hold in memory:
+	// the values of body, query, headers and path_params, and the files' names and types
+	// (their data streams). Default DefaultMaxEnvelopeBodyBytes.
+	MaxEnvelopeBodyBytes int64
+	// MaxTextPartBytes bounds each text part of a multipart envelope (body, query,
+	// headers, path_params and plain form fields, before or after the files), and
+	// MaxTextPartsBytes all of them together. Defaults DefaultMaxTextPartBytes and
+	// DefaultMaxTextPartsBytes.
+	MaxTextPartBytes  int64
+	MaxTextPartsBytes int64
+	// CredentialHeaders are the credential headers of every service the deployment knows
+	// (CredentialHeaderNames(catalog.Services())): no client envelope header of any of
+	// these names, in any letter case or with '_' for '-', reaches any upstream. The
+	// built-in services' are always included.
+	CredentialHeaders []string
+	// SpoolDir is where a JSON envelope's files wait when they cannot stream; "" means
+	// os.TempDir().
+	SpoolDir string
 }
 
 // New returns a Gateway.
@@ -56,6 +94,21 @@ func New(cfg Config) *Gateway {
 		maxUploadBytes:   orDefault(cfg.MaxUploadBytes, DefaultMaxUploadBytes),
 		maxJSONResponse:  orDefault(cfg.MaxJSONResponse, DefaultMaxJSONResponse),
 		userAgent:        cfg.UserAgent,
+		budget:           cfg.Budget,
+	}
+	g.limits = limits{
+		envelope: g.maxEnvelopeBytes,
+		held:     orDefault(cfg.MaxEnvelopeBodyBytes, DefaultMaxEnvelopeBodyBytes),
+		part:     orDefault(cfg.MaxTextPartBytes, DefaultMaxTextPartBytes),
+		parts:    orDefault(cfg.MaxTextPartsBytes, DefaultMaxTextPartsBytes),
+		upload:   g.maxUploadBytes,
+		spoolDir: cfg.SpoolDir,
+	}
+	if g.limits.spoolDir == "" {
+		g.limits.spoolDir = os.TempDir()
+	}
+	if len(cfg.CredentialHeaders) > 0 {
+		g.credentialHeaders = normalizedSet(cfg.CredentialHeaders)
 	}
 	if g.userAgent == "" {
 		g.userAgent = "aiproxy"
@@ -90,7 +143,7 @@ func orDefault(v, d int64) int64 {
 	return d
 }
 
-// MaxEnvelopeBytes is the limit on a JSON envelope.
+// MaxEnvelopeBytes is the limit on a JSON envelope, its files' data aside.
 func (g *Gateway) MaxEnvelopeBytes() int64 { return g.maxEnvelopeBytes }
 
 // MaxUploadBytes is the limit on a whole request body.
@@ -122,7 +175,9 @@ type Result struct {
 // the client sees a truncated body rather than a false success.
 func (g *Gateway) Invoke(w http.ResponseWriter, r *http.Request, c Call) (Result, error) {
 	r.Body = http.MaxBytesReader(w, r.Body, g.maxUploadBytes)
-	env, err := ReadEnvelope(r, g.maxEnvelopeBytes)
+	st := newReqState(g.limits, g.budget)
+	defer st.close() // the memory reservation and the spool end with the invoke
+	env, err := g.readEnvelope(r, c, st)
 	if err != nil {
 		return Result{}, err
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
@@ -66,18 +65,25 @@ func fuzzCall(svc *catalog.Service, action string) Call {
 // isForbiddenUpstreamHeader is contract §6's list, written independently of headers.go:
 // what a client's envelope headers may never set on the upstream call.
 func isForbiddenUpstreamHeader(name, credentialHeader string) bool {
-	c := textproto.CanonicalMIMEHeaderKey(name)
-	if strings.EqualFold(name, credentialHeader) {
+	// Names compare in any case and with '_' for '-' (CGI-style servers merge the two).
+	norm := func(s string) string { return strings.ReplaceAll(strings.ToLower(s), "_", "-") }
+	n := norm(name)
+	if n == norm(credentialHeader) {
 		return true
 	}
-	switch c {
-	case "Authorization", "Host", "Cookie", "Content-Length", "Transfer-Encoding", "Connection",
-		"Keep-Alive", "Te", "Trailer", "Upgrade", "Forwarded", "Proxy-Authorization", "Proxy-Authenticate",
-		"Proxy-Connection":
+	switch n {
+	case "authorization", "host", "cookie", "content-length", "transfer-encoding", "connection",
+		"keep-alive", "te", "trailer", "upgrade", "forwarded", "proxy-authorization", "proxy-authenticate",
+		"proxy-connection",
+		// any known provider's credential header
+		"x-api-key", "xi-api-key",
+		// method overrides, URL rewrites, client addresses, host overrides
+		"x-http-method-override", "x-http-method", "x-method-override", "x-original-url", "x-rewrite-url",
+		"x-real-ip", "true-client-ip", "x-client-ip", "x-cluster-client-ip", "cf-connecting-ip",
+		"fastly-client-ip", "via", "x-host", "x-original-host":
 		return true
 	}
-	lower := strings.ToLower(name)
-	return strings.HasPrefix(lower, "proxy-") || strings.HasPrefix(lower, "x-forwarded-")
+	return strings.HasPrefix(n, "proxy-") || strings.HasPrefix(n, "x-forwarded-")
 }
 
 // prepared is what the upstream receives from a prepared call, read back from the wire

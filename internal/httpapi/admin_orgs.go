@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -158,7 +157,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, org *aiproxy.
 	}
 	var next *string
 	if more {
-		u := pageURL(r, url.Values{"limit": {strconv.Itoa(limit)}, "before": {strconv.FormatInt(entries[len(entries)-1].ID, 10)}})
+		u := s.pageURL(r, url.Values{"limit": {strconv.Itoa(limit)}, "before": {strconv.FormatInt(entries[len(entries)-1].ID, 10)}})
 		next = &u
 	}
 	out := make([]auditView, 0, len(entries))
@@ -170,12 +169,9 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, org *aiproxy.
 	return nil
 }
 
-// pageURL is the absolute URL of this request's path with query q, as the client reached
-// it (Host, and X-Forwarded-Proto behind a TLS-terminating proxy).
-func pageURL(r *http.Request, q url.Values) string {
-	scheme := "http"
-	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
-		scheme = "https"
-	}
-	return fmt.Sprintf("%s://%s%s?%s", scheme, r.Host, r.URL.EscapedPath(), q.Encode())
+// pageURL is the link to this request's path with query q: absolute under the configured
+// public URL, else relative (path and query). Never built from the client's Host header,
+// which the client chooses.
+func (s *Server) pageURL(r *http.Request, q url.Values) string {
+	return s.publicURL + r.URL.EscapedPath() + "?" + q.Encode()
 }

@@ -551,10 +551,11 @@ func TestAuditTrailIsNewestFirstPaginatedAndSecretFree(t *testing.T) {
 		all = append(all, page.Results...)
 		path = ""
 		if page.Next != nil {
-			if !strings.HasPrefix(*page.Next, e.srv.URL+admAPI+"/orgs/org-a/audit/?") {
-				t.Fatalf("next = %q, want an absolute URL of this route", *page.Next)
+			// No public URL is configured: the link is relative, never built from Host.
+			if !strings.HasPrefix(*page.Next, admAPI+"/orgs/org-a/audit/?") {
+				t.Fatalf("next = %q, want a relative link to this route", *page.Next)
 			}
-			path = strings.TrimPrefix(*page.Next, e.srv.URL+admAPI)
+			path = strings.TrimPrefix(*page.Next, admAPI)
 		}
 	}
 	// newEnv's own changes (org.create, key.create ×2, credential.set ×3), then ours.

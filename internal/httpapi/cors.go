@@ -1,10 +1,10 @@
 package httpapi
 
 import (
-	"github.com/aiproxy/aiproxy"
 	"net/http"
 	"slices"
-	"strings"
+
+	"github.com/aiproxy/aiproxy"
 )
 
 // CORS answers (docs/admin-api.md, "CORS").
@@ -15,50 +15,49 @@ const (
 	corsMaxAge        = "600"
 )
 
-// withCORS lets browsers call the API from the origins allowed: the deployment-wide list
-// (Config.CORSOrigins) and, under …/orgs/{org}/, the org's own cors_origins. An allowed
-// origin is echoed (never "*"); any other origin gets no CORS header at all, so the browser
-// refuses the response. Preflights (OPTIONS with Origin and Access-Control-Request-Method)
-// are answered here, before authentication: browsers send no Authorization on them.
-// Requests without Origin (servers, curl) pass straight through.
-func (s *Server) withCORS(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		origin := r.Header.Get("Origin")
-		if origin == "" {
-			next.ServeHTTP(w, r)
-			return
+// cors lets browsers call the API from the origins allowed: the deployment-wide list
+// (Config.CORSOrigins) and, on routes under …/orgs/{org}/, that org's cors_origins — the
+// org exactly as the router parsed it from the path (r.PathValue), never a second reading
+// of the raw URL. An allowed origin is echoed (never "*"); any other origin gets no CORS
+// header at all, so the browser refuses the answer. Preflights (OPTIONS with Origin and
+// Access-Control-Request-Method) are answered here, before authentication: browsers send
+// no Authorization on them; cors reports whether it answered. Requests without Origin
+// (servers, curl) pass untouched.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return false
+	}
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	allowed := s.originAllowed(r, origin)
+	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		if !allowed {
+			s.fail(w, r, aiproxy.Errorf(aiproxy.EFORBIDDEN, "Origin %q is not allowed to call this API.", origin))
+			return true
 		}
-		h := w.Header()
-		h.Add("Vary", "Origin")
-		allowed := s.originAllowed(r, origin)
-		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-			if !allowed {
-				s.fail(w, r, aiproxy.Errorf(aiproxy.EFORBIDDEN, "Origin %q is not allowed to call this API.", origin))
-				return
-			}
-			h.Set("Access-Control-Allow-Origin", origin)
-			h.Set("Access-Control-Allow-Methods", corsAllowMethods)
-			h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
-			h.Set("Access-Control-Max-Age", corsMaxAge)
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		if allowed {
-			h.Set("Access-Control-Allow-Origin", origin)
-			h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
-		}
-		next.ServeHTTP(w, r)
-	})
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Allow-Methods", corsAllowMethods)
+		h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+		h.Set("Access-Control-Max-Age", corsMaxAge)
+		w.WriteHeader(http.StatusNoContent)
+		return true
+	}
+	if allowed {
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+	}
+	return false
 }
 
 // originAllowed reports whether origin is in the deployment-wide list or in the list of the
-// org named in the path. Origins compare exactly (browsers send them lower-case, without a
-// trailing slash or default port).
+// org the route names. Origins compare exactly: browsers send them lower-case, without a
+// trailing slash or default port, and stored origins are checked to be in that form.
 func (s *Server) originAllowed(r *http.Request, origin string) bool {
-	if slices.Contains(s.cors, origin) {
+	if slices.Contains(s.corsOrigins, origin) {
 		return true
 	}
-	slug := s.orgInPath(r.URL.Path)
+	slug := r.PathValue("org")
 	if slug == "" {
 		return false
 	}
@@ -67,14 +66,4 @@ func (s *Server) originAllowed(r *http.Request, origin string) bool {
 		return false // unknown org, or the store failing: no CORS, the safe answer
 	}
 	return slices.Contains(org.CORSOrigins, origin)
-}
-
-// orgInPath returns {org} of a path under …/orgs/{org}, or "".
-func (s *Server) orgInPath(path string) string {
-	rest, ok := strings.CutPrefix(path, s.prefix+"/orgs/")
-	if !ok {
-		return ""
-	}
-	slug, _, _ := strings.Cut(rest, "/")
-	return slug
 }

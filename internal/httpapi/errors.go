@@ -31,6 +31,7 @@ var statusOf = map[string]int{
 	aiproxy.EFORBIDDEN:       http.StatusForbidden,
 	aiproxy.ENOTFOUND:        http.StatusNotFound,
 	aiproxy.EMETHOD:          http.StatusMethodNotAllowed,
+	aiproxy.ETIMEOUT:         http.StatusRequestTimeout,
 	aiproxy.ECONFLICT:        http.StatusConflict,
 	aiproxy.ETOOLARGE:        http.StatusRequestEntityTooLarge,
 	aiproxy.ETHROTTLED:       http.StatusTooManyRequests,

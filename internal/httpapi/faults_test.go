@@ -184,6 +184,21 @@ func TestFaultUpstreamStatusesMapToTheContract(t *testing.T) {
 	assertBody(t, call("html"), 502, bodyUpstreamFailed)
 }
 
+// serveHTTP runs the API on the server `aiproxy serve` runs (httpapi.NewHTTPServer), with
+// timeouts, on a local port until the test ends, and returns its address.
+func (e *env) serveHTTP(t *testing.T, timeouts httpapi.Timeouts) string {
+	t.Helper()
+	srv := httpapi.NewHTTPServer(e.api, nil, timeouts)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close(); <-served })
+	return ln.Addr().String()
+}
+
 // TestFaultSlowHeadersAreCutOffByReadHeaderTimeout: a client that sends its request line
 // and headers a byte at a time (slowloris) is disconnected when ReadHeaderTimeout passes.
 // The server is the one `aiproxy serve` runs (httpapi.NewHTTPServer), with a 500 ms header
@@ -191,17 +206,10 @@ func TestFaultUpstreamStatusesMapToTheContract(t *testing.T) {
 func TestFaultSlowHeadersAreCutOffByReadHeaderTimeout(t *testing.T) {
 	e := newEnv(t)
 	const headerTimeout = 500 * time.Millisecond
-	srv := httpapi.NewHTTPServer(e.api, nil, httpapi.Timeouts{ReadHeader: headerTimeout})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(ln) }()
-	defer func() { srv.Close(); <-served }()
+	addr := e.serveHTTP(t, httpapi.Timeouts{ReadHeader: headerTimeout})
 
 	// A well-behaved client on the same server is answered.
-	resp, err := http.Get("http://" + ln.Addr().String() + "/api/ai-proxy/orgs/org-a/services/")
+	resp, err := http.Get("http://" + addr + "/api/ai-proxy/orgs/org-a/services/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +218,7 @@ func TestFaultSlowHeadersAreCutOffByReadHeaderTimeout(t *testing.T) {
 		t.Fatalf("normal request: %d", resp.StatusCode)
 	}
 
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,12 +293,7 @@ func TestFaultClientLeavingAPassthroughDownloadCancelsTheUpstream(t *testing.T) 
 	})
 	e := newEnv(t, envOptions{upstreamURL: up.URL})
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "POST", e.srv.URL+"/api/ai-proxy/orgs/org-a/services/testsvc/download/", nil)
-	req.Header.Set("Authorization", "Api-Key "+e.adminA)
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := e.open(ctx, "download", nil)
 	if _, err := io.ReadFull(resp.Body, make([]byte, 8192)); err != nil {
 		t.Fatal(err)
 	}
@@ -397,16 +400,9 @@ func TestFaultRetries(t *testing.T) {
 func TestFaultIdleKeepAliveConnectionIsClosed(t *testing.T) {
 	e := newEnv(t)
 	const idle = 300 * time.Millisecond
-	srv := httpapi.NewHTTPServer(e.api, nil, httpapi.Timeouts{Idle: idle})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(ln) }()
-	defer func() { srv.Close(); <-served }()
+	addr := e.serveHTTP(t, httpapi.Timeouts{Idle: idle})
 
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -157,6 +157,10 @@ type envOptions struct {
 	extra            map[string]http.Handler
 	logs             io.Writer         // besides e.logs
 	gateway          **gateway.Gateway // when set, receives the env's gateway
+	publicURL        string
+	metricsHandler   http.Handler
+	bodyIdle         time.Duration
+	maxInflight      int
 }
 
 func newEnv(t *testing.T, opts ...envOptions) *env {
@@ -214,13 +218,14 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 		Store: store, Catalog: cat, Gateway: gw, Vault: vault,
 		Logger:  slog.New(slog.NewJSONHandler(w, nil)),
 		Limiter: o.limiter, DefaultRateLimit: o.defaultRateLimit,
-		Metrics: o.metrics, Extra: o.extra,
+		Metrics: o.metrics, Extra: o.extra, MetricsHandler: o.metricsHandler,
+		PublicURL: o.publicURL, BodyIdleTimeout: o.bodyIdle, MaxInflightPerKey: o.maxInflight,
 	})
 	t.Cleanup(api.Close)
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	e := &env{t: t, srv: srv, api: api, store: store, up: up, logs: logs,
-		mgr: &tenancy.Manager{Store: store, Vault: vault, Catalog: cat}}
+		mgr: api.Tenancy()}
 	e.orgA = e.org("org-a")
 	e.orgB = e.org("org-b")
 	e.adminA = e.key(e.orgA, aiproxy.RoleAdmin, nil)
@@ -303,6 +308,22 @@ func (e *env) do(method, path, authz string, body io.Reader, header ...string) r
 		e.t.Fatal(err)
 	}
 	return response{resp.StatusCode, resp.Header, b}
+}
+
+// open POSTs body to an action of testsvc as org A's admin and returns the answer unread,
+// for the tests that read it as it streams or leave early. The caller closes its body.
+func (e *env) open(ctx context.Context, action string, body io.Reader) *http.Response {
+	e.t.Helper()
+	req, err := http.NewRequestWithContext(ctx, "POST", e.srv.URL+"/api/ai-proxy/orgs/org-a/services/testsvc/"+action+"/", body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Api-Key "+e.adminA)
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp
 }
 
 // invoke posts a JSON envelope to an action of org A with A's admin key.

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"io"
 	"mime"
@@ -222,12 +223,7 @@ func TestStreamDeliversTheFirstChunkWhileTheUpstreamHoldsOn(t *testing.T) {
 		}
 		w.Write([]byte(`{"chunk": 2}` + "\n"))
 	})
-	req, _ := http.NewRequest("POST", e.srv.URL+"/api/ai-proxy/orgs/org-a/services/testsvc/stream/", strings.NewReader(`{}`))
-	req.Header.Set("Authorization", "Api-Key "+e.adminA)
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := e.open(context.Background(), "stream", strings.NewReader(`{}`))
 	defer resp.Body.Close()
 	br := bufio.NewReader(resp.Body)
 	first := make(chan string, 1)
@@ -264,12 +260,7 @@ func TestStreamSilenceLongerThanTheTimeoutAbortsTheResponse(t *testing.T) {
 		}
 	})
 	start := time.Now()
-	req, _ := http.NewRequest("POST", e.srv.URL+"/api/ai-proxy/orgs/org-a/services/testsvc/stream/", strings.NewReader(`{}`))
-	req.Header.Set("Authorization", "Api-Key "+e.adminA)
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := e.open(context.Background(), "stream", strings.NewReader(`{}`))
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err == nil {

@@ -41,6 +41,17 @@ type Config struct {
 	// DefaultRateLimit is the invokes per minute allowed to an org whose own
 	// RateLimitPerMinute is 0; 0: unlimited.
 	DefaultRateLimit int
+	// PublicURL is the gateway's address as clients reach it (scheme://host[:port]), for
+	// absolute links such as pagination's next; empty: links are relative (path and query).
+	// Never taken from the client's Host header.
+	PublicURL string
+	// MetricsHandler, when set, is served at GET /metrics to operator keys only.
+	MetricsHandler http.Handler
+	// BodyIdleTimeout bounds the silence between reads of a request body
+	// (DefaultBodyIdleTimeout when 0).
+	BodyIdleTimeout time.Duration
+	// MaxInflightPerKey bounds one key's requests in progress (0: no bound).
+	MaxInflightPerKey int
 }
 
 // Metrics records requests (implemented by package prom).
@@ -55,22 +66,26 @@ type Metrics interface {
 
 // Server serves the API.
 type Server struct {
-	store   aiproxy.Store
-	catalog *catalog.Catalog
-	gateway *gateway.Gateway
-	vault   *providerkeys.Vault
-	logger  *slog.Logger
-	prefix  string
-	cors    []string
-	now     func() time.Time
-	mux     *http.ServeMux
-	handler http.Handler
-	touches *touchBatcher
-	metrics Metrics
-	tenancy *tenancy.Manager // every rule: access, keys, orgs, credentials, settings
-	limiter ratelimit.Limiter
-	defRate int
-	table   []Route // every route registered, for Routes
+	store       aiproxy.Store
+	catalog     *catalog.Catalog
+	gateway     *gateway.Gateway
+	vault       *providerkeys.Vault
+	logger      *slog.Logger
+	prefix      string
+	corsOrigins []string
+	now         func() time.Time
+	mux         *http.ServeMux
+	handler     http.Handler
+	touches     *touchBatcher
+	metrics     Metrics
+	tenancy     *tenancy.Manager // every rule: access, keys, orgs, credentials, settings
+	limiter     ratelimit.Limiter
+	defRate     int
+	table       []Route // every route registered, for Routes
+
+	publicURL string
+	bodyIdle  time.Duration
+	inflight  *inflight
 }
 
 // Route is one route of the API: its pattern relative to the prefix, without the trailing
@@ -89,9 +104,14 @@ func (s *Server) Routes() []Route { return s.table }
 func New(cfg Config) *Server {
 	s := &Server{
 		store: cfg.Store, catalog: cfg.Catalog, gateway: cfg.Gateway, vault: cfg.Vault,
-		logger: cfg.Logger, prefix: strings.TrimSuffix(cfg.Prefix, "/"), cors: cfg.CORSOrigins,
+		logger: cfg.Logger, prefix: strings.TrimSuffix(cfg.Prefix, "/"), corsOrigins: cfg.CORSOrigins,
 		now: cfg.Now, mux: http.NewServeMux(), metrics: cfg.Metrics,
 		limiter: cfg.Limiter, defRate: cfg.DefaultRateLimit,
+		publicURL: strings.TrimSuffix(cfg.PublicURL, "/"), bodyIdle: cfg.BodyIdleTimeout,
+		inflight: newInflight(cfg.MaxInflightPerKey),
+	}
+	if s.bodyIdle <= 0 {
+		s.bodyIdle = DefaultBodyIdleTimeout
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -105,10 +125,11 @@ func New(cfg Config) *Server {
 	s.touches = newTouchBatcher(s.store, s.logger)
 	s.tenancy = &tenancy.Manager{Store: s.store, Vault: s.vault, Catalog: s.catalog, Now: s.now}
 	s.routes()
+	s.healthRoutes(cfg.MetricsHandler)
 	for pattern, h := range cfg.Extra {
 		s.mux.Handle(pattern, h)
 	}
-	s.handler = s.withRequestLog(s.withCORS(s.mux))
+	s.handler = s.withRequestLog(s.mux)
 	return s
 }
 
@@ -129,16 +150,29 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 type methods map[string]handlerFunc
 
 // route registers path (relative to the prefix, without trailing slash) with and without
-// a trailing slash (contract §1). Every route authenticates first, then answers 405 for a
-// method it does not serve, as the API always did.
+// a trailing slash (docs/contract.md §1). For every request it: answers CORS for the org
+// the router parsed (preflights before authentication: browsers send no key on them);
+// bounds the silence of the request body; authenticates; counts the key's requests in
+// progress; then answers 405 for a method the route does not serve, as the API always did.
 func (s *Server) route(path string, m methods, authenticated bool) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cors(w, r) {
+			return // a preflight, answered
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: s.bodyIdle}
+		}
 		if authenticated {
 			key, err := s.authenticate(r)
 			if err != nil {
 				s.fail(w, r, err)
 				return
 			}
+			if err := s.inflight.enter(key.ID); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			defer s.inflight.leave(key.ID)
 			r = withActor(r, key)
 		}
 		fn, ok := m[r.Method]
@@ -164,8 +198,14 @@ func (s *Server) route(path string, m methods, authenticated bool) {
 	s.mux.Handle(full+"/{$}", h)
 }
 
-// fail answers err and records the status for the request log.
+// fail answers err and records the status for the request log. A request whose body was
+// not read to its end (refused before it was needed: no key, a bad key, no permission) is
+// answered with Connection: close, so that the server does not read the body first: an
+// unauthenticated client cannot make the gateway wait for its bytes.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if unread(r) {
+		w.Header().Set("Connection", "close")
+	}
 	status := s.writeError(w, r, err)
 	if li := logInfoFrom(r.Context()); li != nil {
 		li.status = status
@@ -178,5 +218,9 @@ func (s *Server) routes() {
 	s.route("orgs/{org}/services/{service}", methods{"GET": s.getService}, true)
 	s.route("orgs/{org}/services/{service}/{action}", methods{"POST": s.invoke}, true)
 	s.adminRoutes()
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errRouteNotFound) })
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if !s.cors(w, r) {
+			s.fail(w, r, errRouteNotFound)
+		}
+	})
 }

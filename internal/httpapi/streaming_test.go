@@ -70,12 +70,7 @@ func TestPassthroughDownloadOf256MiBKeepsTheHeapSmall(t *testing.T) {
 		io.CopyN(w, pattern{}, bigTransfer)
 	})
 	h := watchHeap()
-	req, _ := http.NewRequest("POST", e.srv.URL+"/api/ai-proxy/orgs/org-a/services/testsvc/download/", nil)
-	req.Header.Set("Authorization", "Api-Key "+e.adminA)
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := e.open(context.Background(), "download", nil)
 	n, err := io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	peak := h.Stop()
@@ -116,18 +111,11 @@ func TestBinaryUploadOf256MiBStreamsWithoutBuffering(t *testing.T) {
 		pw.CloseWithError(err)
 	}()
 	h := watchHeap()
-	req, _ := http.NewRequest("POST", e.srv.URL+"/api/ai-proxy/orgs/org-a/services/testsvc/upload-binary-stream/", pr)
-	req.Header.Set("Authorization", "Api-Key "+e.adminA)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp := e.do("POST", "/api/ai-proxy/orgs/org-a/services/testsvc/upload-binary-stream/", "Api-Key "+e.adminA, pr,
+		"Content-Type", mw.FormDataContentType())
 	peak := h.Stop()
-	if resp.StatusCode != 200 || string(body) != strconv.Itoa(bigTransfer) || received.Load() != bigTransfer {
-		t.Fatalf("status %d, body %q, upstream received %d", resp.StatusCode, body, received.Load())
+	if resp.Status != 200 || string(resp.Body) != strconv.Itoa(bigTransfer) || received.Load() != bigTransfer {
+		t.Fatalf("status %d, body %q, upstream received %d", resp.Status, resp.Body, received.Load())
 	}
 	t.Logf("peak heap in use: %.1f MiB", float64(peak)/(1<<20))
 	if peak > heapLimit {
@@ -151,16 +139,9 @@ func TestUploadAboveTheLimitIs413DetectedWhileStreaming(t *testing.T) {
 		}
 		pw.CloseWithError(err)
 	}()
-	req, _ := http.NewRequest("POST", e.srv.URL+"/api/ai-proxy/orgs/org-a/services/testsvc/upload-binary/", pr)
-	req.Header.Set("Authorization", "Api-Key "+e.adminA)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	assertBody(t, response{resp.StatusCode, resp.Header, body}, 413, `{"detail": "Request body is larger than the limit of 1048576 bytes."}`)
+	resp := e.do("POST", "/api/ai-proxy/orgs/org-a/services/testsvc/upload-binary/", "Api-Key "+e.adminA, pr,
+		"Content-Type", mw.FormDataContentType())
+	assertBody(t, resp, 413, `{"detail": "Request body is larger than the limit of 1048576 bytes."}`)
 }
 
 func TestClientLeavingMidStreamCancelsTheUpstreamCall(t *testing.T) {
@@ -182,12 +163,7 @@ func TestClientLeavingMidStreamCancelsTheUpstreamCall(t *testing.T) {
 		close(cancelled)
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "POST", e.srv.URL+"/api/ai-proxy/orgs/org-a/services/testsvc/stream/", nil)
-	req.Header.Set("Authorization", "Api-Key "+e.adminA)
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := e.open(ctx, "stream", nil)
 	buf := make([]byte, 6)
 	if _, err := io.ReadFull(resp.Body, buf); err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ const apiKeyColumns = `id, org_id, prefix, hash, name, role, scopes::text, paren
 // hash) is taken.
 func (s *Store) CreateAPIKey(ctx context.Context, k *aiproxy.APIKey) error {
 	created := sqlcodec.Now()
-	return s.write(ctx, true, func(tx pgx.Tx) error {
+	return s.write(ctx, true, func(ctx context.Context, tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `INSERT INTO api_keys
 			(org_id, prefix, hash, name, role, scopes, parent_id, created_at, expires_at, revoked_at, last_used_at)
 			VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11) RETURNING id`,
@@ -37,39 +37,25 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *aiproxy.APIKey) error {
 
 // APIKeyByHash returns ENOTFOUND if no key has that hash. Revoked keys are returned.
 func (s *Store) APIKeyByHash(ctx context.Context, hash string) (*aiproxy.APIKey, error) {
-	k, err := scanAPIKey(s.pool.QueryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = $1`, hash))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, aiproxy.Errorf(aiproxy.ENOTFOUND, "API key not found.")
-	}
-	return k, err
+	k, err := get(ctx, s, scanAPIKey, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = $1`, hash)
+	return k, sqlcodec.NotFound(err, pgx.ErrNoRows, "API key not found.")
 }
 
 // APIKeyByPrefix returns ENOTFOUND if no key has that prefix.
 func (s *Store) APIKeyByPrefix(ctx context.Context, prefix string) (*aiproxy.APIKey, error) {
-	k, err := scanAPIKey(s.pool.QueryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE prefix = $1`, prefix))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, aiproxy.Errorf(aiproxy.ENOTFOUND, "API key %q not found.", prefix)
-	}
-	return k, err
+	k, err := get(ctx, s, scanAPIKey, `SELECT `+apiKeyColumns+` FROM api_keys WHERE prefix = $1`, prefix)
+	return k, sqlcodec.NotFound(err, pgx.ErrNoRows, "API key %q not found.", prefix)
 }
 
 // APIKeyByID returns ENOTFOUND if no key has that id. Revoked keys are returned.
 func (s *Store) APIKeyByID(ctx context.Context, id int64) (*aiproxy.APIKey, error) {
-	k, err := scanAPIKey(s.pool.QueryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, aiproxy.Errorf(aiproxy.ENOTFOUND, "API key %d not found.", id)
-	}
-	return k, err
+	k, err := get(ctx, s, scanAPIKey, `SELECT `+apiKeyColumns+` FROM api_keys WHERE id = $1`, id)
+	return k, sqlcodec.NotFound(err, pgx.ErrNoRows, "API key %d not found.", id)
 }
 
 // ListAPIKeys lists an org's keys (orgID 0: operator keys), newest first.
 func (s *Store) ListAPIKeys(ctx context.Context, orgID int64) ([]*aiproxy.APIKey, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE org_id = $1 ORDER BY created_at DESC, id DESC`, orgID)
-	if err != nil {
-		return nil, fmt.Errorf("list api keys: %w", err)
-	}
-	defer rows.Close()
-	return sqlcodec.Collect(rows, scanAPIKey)
+	return list(ctx, s, "list api keys", scanAPIKey, `SELECT `+apiKeyColumns+` FROM api_keys WHERE org_id = $1 ORDER BY created_at DESC, id DESC`, orgID)
 }
 
 // RevokeAPIKey marks the key with that prefix revoked at at and, in the same transaction,
@@ -81,7 +67,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, orgID int64) ([]*aiproxy.APIKey
 // the second finds no token left to revoke; the tokens' rows are then locked in id order,
 // as TouchAPIKeys locks them, so the two cannot deadlock.
 func (s *Store) RevokeAPIKey(ctx context.Context, prefix string, at time.Time) (rv aiproxy.Revocation, err error) {
-	err = s.write(ctx, true, func(tx pgx.Tx) error {
+	err = s.write(ctx, true, func(ctx context.Context, tx pgx.Tx) error {
 		var id int64
 		var was *time.Time
 		// FOR UPDATE: a concurrent revocation of the same key waits, then sees it revoked.
@@ -119,7 +105,7 @@ func (s *Store) TouchAPIKeys(ctx context.Context, used map[int64]time.Time) erro
 	if len(used) == 0 {
 		return nil
 	}
-	return s.write(ctx, false, func(tx pgx.Tx) error {
+	return s.write(ctx, false, func(ctx context.Context, tx pgx.Tx) error {
 		var b pgx.Batch
 		for _, id := range slices.Sorted(maps.Keys(used)) {
 			b.Queue(`UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)`, used[id], id)

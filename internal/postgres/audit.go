@@ -6,36 +6,36 @@ import (
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/internal/sqlcodec"
+	"github.com/jackc/pgx/v5"
 )
 
 // AppendAudit stores e and sets its ID and CreatedAt. It does not change Version.
 func (s *Store) AppendAudit(ctx context.Context, e *aiproxy.AuditEntry) error {
 	created := sqlcodec.Now()
-	if err := s.pool.QueryRow(ctx, `INSERT INTO audit (org_id, actor, action, target, before, after, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-		e.OrgID, e.Actor, e.Action, e.Target, e.Before, e.After, created).Scan(&e.ID); err != nil {
-		return fmt.Errorf("append audit: %w", err)
-	}
-	e.CreatedAt = created
-	return nil
+	return s.write(ctx, false, func(ctx context.Context, tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `INSERT INTO audit (org_id, actor, action, target, before, after, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+			e.OrgID, e.Actor, e.Action, e.Target, e.Before, e.After, created).Scan(&e.ID); err != nil {
+			return fmt.Errorf("append audit: %w", err)
+		}
+		e.CreatedAt = created
+		return nil
+	})
 }
 
 // ListAudit returns an org's entries (orgID 0: platform) newest first, with ID < before
 // (before 0: from the newest), at most limit (limit <= 0: all).
 func (s *Store) ListAudit(ctx context.Context, orgID int64, before int64, limit int) ([]*aiproxy.AuditEntry, error) {
 	before, limit = sqlcodec.Page(before, limit)
-	rows, err := s.pool.Query(ctx, `SELECT id, org_id, actor, action, target, before, after, created_at FROM audit
+	return list(ctx, s, "list audit", scanAudit, `SELECT id, org_id, actor, action, target, before, after, created_at FROM audit
 		WHERE org_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`, orgID, before, limit)
-	if err != nil {
+}
+
+func scanAudit(row sqlcodec.Row) (*aiproxy.AuditEntry, error) {
+	var e aiproxy.AuditEntry
+	if err := row.Scan(&e.ID, &e.OrgID, &e.Actor, &e.Action, &e.Target, &e.Before, &e.After, &e.CreatedAt); err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
 	}
-	defer rows.Close()
-	return sqlcodec.Collect(rows, func(row sqlcodec.Row) (*aiproxy.AuditEntry, error) {
-		var e aiproxy.AuditEntry
-		if err := row.Scan(&e.ID, &e.OrgID, &e.Actor, &e.Action, &e.Target, &e.Before, &e.After, &e.CreatedAt); err != nil {
-			return nil, fmt.Errorf("list audit: %w", err)
-		}
-		e.CreatedAt = e.CreatedAt.UTC()
-		return &e, nil
-	})
+	e.CreatedAt = e.CreatedAt.UTC()
+	return &e, nil
 }

@@ -16,7 +16,7 @@ const credentialColumns = `service, source, org_id, kek_id, wrapped_dek, ciphert
 // CreatedAt (kept from the credential it replaces) and UpdatedAt.
 func (s *Store) PutCredential(ctx context.Context, c *aiproxy.Credential) error {
 	updated := sqlcodec.Now()
-	return s.write(ctx, true, func(tx pgx.Tx) error {
+	return s.write(ctx, true, func(ctx context.Context, tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `INSERT INTO credentials (`+credentialColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
 			ON CONFLICT (service, source, org_id) DO UPDATE SET
@@ -35,17 +35,14 @@ func (s *Store) PutCredential(ctx context.Context, c *aiproxy.Credential) error 
 
 // GetCredential returns ENOTFOUND if none is stored.
 func (s *Store) GetCredential(ctx context.Context, service string, source aiproxy.Source, orgID int64) (*aiproxy.Credential, error) {
-	c, err := scanCredential(s.pool.QueryRow(ctx, `SELECT `+credentialColumns+` FROM credentials
-		WHERE service = $1 AND source = $2 AND org_id = $3`, service, string(source), orgID))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, aiproxy.Errorf(aiproxy.ENOTFOUND, "No %s credential for %s.", source, service)
-	}
-	return c, err
+	c, err := get(ctx, s, scanCredential, `SELECT `+credentialColumns+` FROM credentials
+		WHERE service = $1 AND source = $2 AND org_id = $3`, service, string(source), orgID)
+	return c, sqlcodec.NotFound(err, pgx.ErrNoRows, "No %s credential for %s.", source, service)
 }
 
 // DeleteCredential returns ENOTFOUND if none is stored.
 func (s *Store) DeleteCredential(ctx context.Context, service string, source aiproxy.Source, orgID int64) error {
-	return s.write(ctx, true, func(tx pgx.Tx) error {
+	return s.write(ctx, true, func(ctx context.Context, tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM credentials WHERE service = $1 AND source = $2 AND org_id = $3`,
 			service, string(source), orgID)
 		if err != nil {
@@ -57,19 +54,14 @@ func (s *Store) DeleteCredential(ctx context.Context, service string, source aip
 
 // ListCredentials lists every stored credential.
 func (s *Store) ListCredentials(ctx context.Context) ([]*aiproxy.Credential, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+credentialColumns+` FROM credentials ORDER BY service, source, org_id`)
-	if err != nil {
-		return nil, fmt.Errorf("list credentials: %w", err)
-	}
-	defer rows.Close()
-	return sqlcodec.Collect(rows, scanCredential)
+	return list(ctx, s, "list credentials", scanCredential, `SELECT `+credentialColumns+` FROM credentials ORDER BY service, source, org_id`)
 }
 
 // RewrapCredential stores c.Sealed's KEK id and wrapped DEK if the stored KEK id is still
 // oldKEKID, and reports whether it did. The ciphertext and UpdatedAt are left alone: the
 // secret did not change.
 func (s *Store) RewrapCredential(ctx context.Context, c *aiproxy.Credential, oldKEKID string) (bool, error) {
-	err := s.write(ctx, true, func(tx pgx.Tx) error {
+	err := s.write(ctx, true, func(ctx context.Context, tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE credentials SET kek_id = $1, wrapped_dek = $2
 			WHERE service = $3 AND source = $4 AND org_id = $5 AND kek_id = $6`,
 			c.Sealed.KEKID, sqlcodec.Bytes(c.Sealed.WrappedDEK), c.Service, string(c.Source), c.OrgID, oldKEKID)

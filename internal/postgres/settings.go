@@ -14,22 +14,14 @@ const settingsColumns = `service, org_id, enabled, policy::text, updated_at`
 
 // ServiceSettings returns the settings for (service, org); ENOTFOUND if none.
 func (s *Store) ServiceSettings(ctx context.Context, service string, orgID int64) (*aiproxy.ServiceSettings, error) {
-	ss, err := scanSettings(s.pool.QueryRow(ctx, `SELECT `+settingsColumns+` FROM service_settings
-		WHERE service = $1 AND org_id = $2`, service, orgID))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, aiproxy.Errorf(aiproxy.ENOTFOUND, "No settings for %s.", service)
-	}
-	return ss, err
+	ss, err := get(ctx, s, scanSettings, `SELECT `+settingsColumns+` FROM service_settings
+		WHERE service = $1 AND org_id = $2`, service, orgID)
+	return ss, sqlcodec.NotFound(err, pgx.ErrNoRows, "No settings for %s.", service)
 }
 
 // ListServiceSettings lists every stored settings row.
 func (s *Store) ListServiceSettings(ctx context.Context) ([]*aiproxy.ServiceSettings, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+settingsColumns+` FROM service_settings ORDER BY service, org_id`)
-	if err != nil {
-		return nil, fmt.Errorf("list service settings: %w", err)
-	}
-	defer rows.Close()
-	return sqlcodec.Collect(rows, scanSettings)
+	return list(ctx, s, "list service settings", scanSettings, `SELECT `+settingsColumns+` FROM service_settings ORDER BY service, org_id`)
 }
 
 // PutServiceSettings creates or replaces the settings for (ss.Service, ss.OrgID) and sets
@@ -40,7 +32,7 @@ func (s *Store) PutServiceSettings(ctx context.Context, ss *aiproxy.ServiceSetti
 		return err
 	}
 	updated := sqlcodec.Now()
-	return s.write(ctx, true, func(tx pgx.Tx) error {
+	return s.write(ctx, true, func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO service_settings (service, org_id, enabled, policy, updated_at)
 			VALUES ($1, $2, $3, $4::jsonb, $5)
 			ON CONFLICT (service, org_id) DO UPDATE SET

@@ -116,7 +116,24 @@ func Build(t testing.TB) string {
 	return built.path
 }
 
-func build() (dir, bin string, err error) {
+// BuildPlain builds the binary exactly as shipped — never with -race, whose shadow memory
+// triples a process's size — for tests that measure the process (its RSS). Each call
+// builds; the binary is removed when the test ends.
+func BuildPlain(t testing.TB) string {
+	t.Helper()
+	start := time.Now()
+	dir, bin, err := buildWith(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("built the aiproxy binary (no -race) in %v", time.Since(start).Round(time.Millisecond))
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return bin
+}
+
+func build() (dir, bin string, err error) { return buildWith(RaceEnabled()) }
+
+func buildWith(race bool) (dir, bin string, err error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return "", "", err
@@ -127,7 +144,7 @@ func build() (dir, bin string, err error) {
 	}
 	bin = filepath.Join(dir, "aiproxy")
 	args := []string{"build", "-o", bin}
-	if RaceEnabled() {
+	if race {
 		args = append(args, "-race")
 	}
 	cmd := exec.Command("go", append(args, "./cmd/aiproxy")...)

@@ -21,9 +21,7 @@ type Server struct {
 
 // New returns a simulator for both providers sharing one fault registry.
 func New(opts simcore.Options) *Server {
-	if opts.Faults == nil {
-		opts.Faults = simcore.NewFaults()
-	}
+	opts = opts.WithFaults()
 	return &Server{HeyGen: heygen.New(opts), ElevenLabs: elevenlabs.New(opts), Faults: opts.Faults}
 }
 

@@ -1,13 +1,17 @@
 // Package sqlcodec is what the SQL stores (sqlite, postgres) share whatever the dialect: how
 // domain values are written to columns and read back (lists and policies as JSON text,
 // byte slices never NULL, times at the precision both keep), how result rows become values,
-// how ListAudit's open bounds become SQL arguments, and how the embedded migration files are
-// named and ordered. The SQL itself, which differs per dialect, stays in each store.
+// how a missing row becomes ENOTFOUND, how a database that does not answer becomes
+// EUNAVAILABLE and how long a call may wait for it, how ListAudit's open bounds become SQL
+// arguments, and how the embedded migration files are named and ordered. The SQL itself,
+// which differs per dialect, stays in each store.
 package sqlcodec
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"math"
@@ -118,6 +122,70 @@ func Collect[T any](rows Rows, scan func(Row) (*T, error)) ([]*T, error) {
 		return nil, fmt.Errorf("read rows: %w", err)
 	}
 	return all, nil
+}
+
+// NotFound is how a lookup of one row reports a missing row: noRows, the driver's "no
+// rows" error (sql.ErrNoRows, pgx.ErrNoRows), becomes ENOTFOUND with the message format and
+// args; any other err is returned unchanged.
+func NotFound(err, noRows error, format string, args ...any) error {
+	if errors.Is(err, noRows) {
+		return aiproxy.Errorf(aiproxy.ENOTFOUND, format, args...)
+	}
+	return err
+}
+
+// How long a store call may wait for the database. A request that needs the database while
+// it is down, unreachable or silent gets EUNAVAILABLE (503) instead of waiting: every store
+// call runs under one of these deadlines, the store's own, besides whatever its caller set.
+const (
+	// AnswerTimeout bounds a lookup (one row by its key, the version) as a whole, and the
+	// start of every other call: getting a connection and the database's first answer
+	// (PostgreSQL: the connection's handshake or liveness ping, and BEGIN). A database that
+	// does not answer is therefore reported within this time whatever the call.
+	AnswerTimeout = 1500 * time.Millisecond
+	// WorkTimeout bounds a write or a list as a whole, once the database has answered:
+	// revoking a key that minted many browser tokens, or listing them, may take longer than
+	// a lookup without anything being wrong (SQLite: a writer also waits up to its busy
+	// timeout for another process's write lock).
+	WorkTimeout = 10 * time.Second
+)
+
+// UnavailableMessage is what a client is told when the gateway's database does not answer.
+const UnavailableMessage = "The gateway's database is unavailable; try again shortly."
+
+// Unavailable is the error of a store call that failed because the database could not be
+// reached or did not answer in time: EUNAVAILABLE (503, Retry-After: 5), cause kept for the
+// log.
+func Unavailable(cause error) *aiproxy.Error {
+	return &aiproxy.Error{Code: aiproxy.EUNAVAILABLE, Message: UnavailableMessage, RetryAfter: "5", Err: cause}
+}
+
+// Classify is the last step of every store call made under ctx (the call's own deadline
+// included): it returns err as the store reports it.
+//
+//   - nil, and domain errors (ENOTFOUND, ECONFLICT, …), unchanged;
+//   - an error of a call whose caller cancelled it (the client went away), wrapping
+//     context.Canceled, so that the HTTP layer recognizes it;
+//   - a deadline that passed (the store's own or the caller's) or an error unreachable
+//     reports as the database being out of reach — refused, reset or closed connections,
+//     DNS failures, a server shutting down, the driver's lock errors —: EUNAVAILABLE with
+//     err as its cause;
+//   - anything else (an SQL error, a constraint violation, a scan error: a bug), unchanged,
+//     which the HTTP layer answers 500.
+func Classify(ctx context.Context, err error, unreachable func(error) bool) error {
+	switch {
+	case err == nil || aiproxy.AsError(err) != nil:
+		return err
+	case errors.Is(err, context.Canceled):
+		return err
+	case errors.Is(ctx.Err(), context.Canceled):
+		// The driver's own report of the interruption (SQLite: "interrupted") says nothing
+		// of why; the caller learns it was its cancellation.
+		return fmt.Errorf("%w (%w)", err, ctx.Err())
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) || unreachable(err):
+		return Unavailable(err)
+	}
+	return err
 }
 
 // Migration is one schema change, a file named NNNN_description.sql.

@@ -1,7 +1,9 @@
 package sqlcodec_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -93,6 +95,21 @@ func TestPage(t *testing.T) {
 	}
 }
 
+func TestNotFound(t *testing.T) {
+	noRows := errors.New("no rows in result set")
+	err := sqlcodec.NotFound(fmt.Errorf("scan: %w", noRows), noRows, "Org %q not found.", "acme")
+	if aiproxy.ErrorCode(err) != aiproxy.ENOTFOUND || aiproxy.ErrorMessage(err) != `Org "acme" not found.` {
+		t.Errorf("NotFound of no rows = %v, want ENOTFOUND Org \"acme\" not found.", err)
+	}
+	broken := errors.New("connection lost")
+	if err := sqlcodec.NotFound(broken, noRows, "Org %q not found.", "acme"); err != broken {
+		t.Errorf("NotFound of another error = %v, want it unchanged", err)
+	}
+	if err := sqlcodec.NotFound(nil, noRows, "Org %q not found.", "acme"); err != nil {
+		t.Errorf("NotFound(nil) = %v", err)
+	}
+}
+
 // rows is a result set of ints.
 type rows struct {
 	vals []int
@@ -163,6 +180,49 @@ func TestMigrations(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		} else if !strings.Contains(err.Error(), ".sql") {
 			t.Errorf("%s: error %q does not name the file", name, err)
+		}
+	}
+}
+
+func TestClassify(t *testing.T) {
+	down := errors.New("connection refused")
+	unreachable := func(err error) bool { return errors.Is(err, down) }
+	ctx := context.Background()
+	expired, cancel := context.WithTimeout(ctx, 0)
+	defer cancel()
+	cancelled, cancel2 := context.WithCancel(ctx)
+	cancel2()
+	conflict := aiproxy.Errorf(aiproxy.ECONFLICT, "Org slug %q is taken.", "acme")
+	sqlErr := errors.New(`relation "orgs" does not exist`)
+
+	if err := sqlcodec.Classify(ctx, nil, unreachable); err != nil {
+		t.Errorf("nil: %v", err)
+	}
+	if err := sqlcodec.Classify(expired, conflict, unreachable); err != conflict {
+		t.Errorf("a domain error: %v, want it unchanged", err)
+	}
+	if err := sqlcodec.Classify(ctx, sqlErr, unreachable); err != sqlErr {
+		t.Errorf("an SQL error: %v, want it unchanged", err)
+	}
+	for name, c := range map[string]struct {
+		ctx context.Context
+		err error
+	}{
+		"unreachable":         {ctx, fmt.Errorf("get org: %w", down)},
+		"the call's deadline": {expired, errors.New("interrupted")},
+		"a deadline error":    {ctx, fmt.Errorf("get org: %w", context.DeadlineExceeded)},
+	} {
+		err := sqlcodec.Classify(c.ctx, c.err, unreachable)
+		e := aiproxy.AsError(err)
+		if e == nil || e.Code != aiproxy.EUNAVAILABLE || e.Message != sqlcodec.UnavailableMessage || e.RetryAfter != "5" || !errors.Is(err, c.err) {
+			t.Errorf("%s: %v, want EUNAVAILABLE with Retry-After 5 wrapping the cause", name, err)
+		}
+	}
+	// The caller's cancellation: never unavailability, always recognizable as such.
+	for _, cause := range []error{context.Canceled, errors.New("interrupted"), down} {
+		err := sqlcodec.Classify(cancelled, cause, unreachable)
+		if !errors.Is(err, context.Canceled) || aiproxy.AsError(err) != nil {
+			t.Errorf("cancelled by the caller (%v): %v, want context.Canceled and no domain error", cause, err)
 		}
 	}
 }

@@ -19,7 +19,7 @@ const apiKeyColumns = `id, org_id, prefix, hash, name, role, scopes, parent_id, 
 // hash) is taken.
 func (s *Store) CreateAPIKey(ctx context.Context, k *aiproxy.APIKey) error {
 	created := sqlcodec.Now()
-	return s.write(ctx, true, func(tx *sql.Tx) error {
+	return s.write(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO api_keys
 			(org_id, prefix, hash, name, role, scopes, parent_id, created_at, expires_at, revoked_at, last_used_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
@@ -37,39 +37,25 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *aiproxy.APIKey) error {
 
 // APIKeyByHash returns ENOTFOUND if no key has that hash. Revoked keys are returned.
 func (s *Store) APIKeyByHash(ctx context.Context, hash string) (*aiproxy.APIKey, error) {
-	k, err := scanAPIKey(s.db.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = ?`, hash))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, aiproxy.Errorf(aiproxy.ENOTFOUND, "API key not found.")
-	}
-	return k, err
+	k, err := get(ctx, s, scanAPIKey, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = ?`, hash)
+	return k, sqlcodec.NotFound(err, sql.ErrNoRows, "API key not found.")
 }
 
 // APIKeyByPrefix returns ENOTFOUND if no key has that prefix.
 func (s *Store) APIKeyByPrefix(ctx context.Context, prefix string) (*aiproxy.APIKey, error) {
-	k, err := scanAPIKey(s.db.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE prefix = ?`, prefix))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, aiproxy.Errorf(aiproxy.ENOTFOUND, "API key %q not found.", prefix)
-	}
-	return k, err
+	k, err := get(ctx, s, scanAPIKey, `SELECT `+apiKeyColumns+` FROM api_keys WHERE prefix = ?`, prefix)
+	return k, sqlcodec.NotFound(err, sql.ErrNoRows, "API key %q not found.", prefix)
 }
 
 // APIKeyByID returns ENOTFOUND if no key has that id. Revoked keys are returned.
 func (s *Store) APIKeyByID(ctx context.Context, id int64) (*aiproxy.APIKey, error) {
-	k, err := scanAPIKey(s.db.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, aiproxy.Errorf(aiproxy.ENOTFOUND, "API key %d not found.", id)
-	}
-	return k, err
+	k, err := get(ctx, s, scanAPIKey, `SELECT `+apiKeyColumns+` FROM api_keys WHERE id = ?`, id)
+	return k, sqlcodec.NotFound(err, sql.ErrNoRows, "API key %d not found.", id)
 }
 
 // ListAPIKeys lists an org's keys (orgID 0: operator keys), newest first.
 func (s *Store) ListAPIKeys(ctx context.Context, orgID int64) ([]*aiproxy.APIKey, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE org_id = ? ORDER BY created_at DESC, id DESC`, orgID)
-	if err != nil {
-		return nil, fmt.Errorf("list api keys: %w", err)
-	}
-	defer rows.Close()
-	return sqlcodec.Collect(rows, scanAPIKey)
+	return list(ctx, s, "list api keys", scanAPIKey, `SELECT `+apiKeyColumns+` FROM api_keys WHERE org_id = ? ORDER BY created_at DESC, id DESC`, orgID)
 }
 
 // RevokeAPIKey marks the key with that prefix revoked at at and, in the same transaction,
@@ -77,7 +63,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, orgID int64) ([]*aiproxy.APIKey
 // revoked. A key already revoked keeps its first revocation time. ENOTFOUND if no key has
 // that prefix.
 func (s *Store) RevokeAPIKey(ctx context.Context, prefix string, at time.Time) (rv aiproxy.Revocation, err error) {
-	err = s.write(ctx, true, func(tx *sql.Tx) error {
+	err = s.write(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
 		var id int64
 		var was sql.NullInt64
 		// The write transaction is exclusive: nothing changes the row between the read and
@@ -118,7 +104,7 @@ func (s *Store) TouchAPIKeys(ctx context.Context, used map[int64]time.Time) erro
 	if len(used) == 0 {
 		return nil
 	}
-	return s.write(ctx, false, func(tx *sql.Tx) error {
+	return s.write(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)`)
 		if err != nil {
 			return fmt.Errorf("touch api keys: %w", err)

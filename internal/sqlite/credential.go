@@ -16,7 +16,7 @@ const credentialColumns = `service, source, org_id, kek_id, wrapped_dek, ciphert
 // CreatedAt (kept from the credential it replaces) and UpdatedAt.
 func (s *Store) PutCredential(ctx context.Context, c *aiproxy.Credential) error {
 	updated := sqlcodec.Now()
-	return s.write(ctx, true, func(tx *sql.Tx) error {
+	return s.write(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
 		var created int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO credentials (`+credentialColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -36,17 +36,14 @@ func (s *Store) PutCredential(ctx context.Context, c *aiproxy.Credential) error 
 
 // GetCredential returns ENOTFOUND if none is stored.
 func (s *Store) GetCredential(ctx context.Context, service string, source aiproxy.Source, orgID int64) (*aiproxy.Credential, error) {
-	c, err := scanCredential(s.db.QueryRowContext(ctx, `SELECT `+credentialColumns+` FROM credentials
-		WHERE service = ? AND source = ? AND org_id = ?`, service, string(source), orgID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, aiproxy.Errorf(aiproxy.ENOTFOUND, "No %s credential for %s.", source, service)
-	}
-	return c, err
+	c, err := get(ctx, s, scanCredential, `SELECT `+credentialColumns+` FROM credentials
+		WHERE service = ? AND source = ? AND org_id = ?`, service, string(source), orgID)
+	return c, sqlcodec.NotFound(err, sql.ErrNoRows, "No %s credential for %s.", source, service)
 }
 
 // DeleteCredential returns ENOTFOUND if none is stored.
 func (s *Store) DeleteCredential(ctx context.Context, service string, source aiproxy.Source, orgID int64) error {
-	return s.write(ctx, true, func(tx *sql.Tx) error {
+	return s.write(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE service = ? AND source = ? AND org_id = ?`,
 			service, string(source), orgID)
 		if err != nil {
@@ -58,12 +55,7 @@ func (s *Store) DeleteCredential(ctx context.Context, service string, source aip
 
 // ListCredentials lists every stored credential.
 func (s *Store) ListCredentials(ctx context.Context) ([]*aiproxy.Credential, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+credentialColumns+` FROM credentials ORDER BY service, source, org_id`)
-	if err != nil {
-		return nil, fmt.Errorf("list credentials: %w", err)
-	}
-	defer rows.Close()
-	return sqlcodec.Collect(rows, scanCredential)
+	return list(ctx, s, "list credentials", scanCredential, `SELECT `+credentialColumns+` FROM credentials ORDER BY service, source, org_id`)
 }
 
 // RewrapCredential stores c.Sealed's KEK id and wrapped DEK if the stored KEK id is still
@@ -71,7 +63,7 @@ func (s *Store) ListCredentials(ctx context.Context) ([]*aiproxy.Credential, err
 // secret did not change.
 func (s *Store) RewrapCredential(ctx context.Context, c *aiproxy.Credential, oldKEKID string) (bool, error) {
 	var swapped bool
-	err := s.write(ctx, true, func(tx *sql.Tx) error {
+	err := s.write(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE credentials SET kek_id = ?, wrapped_dek = ?
 			WHERE service = ? AND source = ? AND org_id = ? AND kek_id = ?`,
 			c.Sealed.KEKID, sqlcodec.Bytes(c.Sealed.WrappedDEK), c.Service, string(c.Source), c.OrgID, oldKEKID)

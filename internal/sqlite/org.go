@@ -15,7 +15,7 @@ const orgColumns = `id, slug, name, cors_origins, rate_limit_per_minute, created
 // CreateOrg stores o and sets its ID and CreatedAt. ECONFLICT if the slug is taken.
 func (s *Store) CreateOrg(ctx context.Context, o *aiproxy.Org) error {
 	created := sqlcodec.Now()
-	return s.write(ctx, true, func(tx *sql.Tx) error {
+	return s.write(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO orgs (slug, name, cors_origins, rate_limit_per_minute, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
 			o.Slug, o.Name, sqlcodec.EncodeStrings(o.CORSOrigins), o.RateLimitPerMinute, nanos(created)).Scan(&o.ID)
 		if isUniqueViolation(err) {
@@ -30,35 +30,24 @@ func (s *Store) CreateOrg(ctx context.Context, o *aiproxy.Org) error {
 
 // OrgBySlug returns ENOTFOUND if no org has that slug.
 func (s *Store) OrgBySlug(ctx context.Context, slug string) (*aiproxy.Org, error) {
-	o, err := scanOrg(s.db.QueryRowContext(ctx, `SELECT `+orgColumns+` FROM orgs WHERE slug = ?`, slug))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, aiproxy.Errorf(aiproxy.ENOTFOUND, "Org %q not found.", slug)
-	}
-	return o, err
+	o, err := get(ctx, s, scanOrg, `SELECT `+orgColumns+` FROM orgs WHERE slug = ?`, slug)
+	return o, sqlcodec.NotFound(err, sql.ErrNoRows, "Org %q not found.", slug)
 }
 
 // OrgByID returns ENOTFOUND if no org has that id.
 func (s *Store) OrgByID(ctx context.Context, id int64) (*aiproxy.Org, error) {
-	o, err := scanOrg(s.db.QueryRowContext(ctx, `SELECT `+orgColumns+` FROM orgs WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, aiproxy.Errorf(aiproxy.ENOTFOUND, "Org %d not found.", id)
-	}
-	return o, err
+	o, err := get(ctx, s, scanOrg, `SELECT `+orgColumns+` FROM orgs WHERE id = ?`, id)
+	return o, sqlcodec.NotFound(err, sql.ErrNoRows, "Org %d not found.", id)
 }
 
 // ListOrgs lists every org, oldest first.
 func (s *Store) ListOrgs(ctx context.Context) ([]*aiproxy.Org, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+orgColumns+` FROM orgs ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("list orgs: %w", err)
-	}
-	defer rows.Close()
-	return sqlcodec.Collect(rows, scanOrg)
+	return list(ctx, s, "list orgs", scanOrg, `SELECT `+orgColumns+` FROM orgs ORDER BY id`)
 }
 
 // UpdateOrg saves Name, CORSOrigins and RateLimitPerMinute. ENOTFOUND if the org is gone.
 func (s *Store) UpdateOrg(ctx context.Context, o *aiproxy.Org) error {
-	return s.write(ctx, true, func(tx *sql.Tx) error {
+	return s.write(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE orgs SET name = ?, cors_origins = ?, rate_limit_per_minute = ? WHERE id = ?`,
 			o.Name, sqlcodec.EncodeStrings(o.CORSOrigins), o.RateLimitPerMinute, o.ID)
 		if err != nil {
@@ -70,7 +59,7 @@ func (s *Store) UpdateOrg(ctx context.Context, o *aiproxy.Org) error {
 
 // DeleteOrg removes the org with its keys, credentials and settings; its audit stays.
 func (s *Store) DeleteOrg(ctx context.Context, id int64) error {
-	return s.write(ctx, true, func(tx *sql.Tx) error {
+	return s.write(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM orgs WHERE id = ?`, id)
 		if err != nil {
 			return fmt.Errorf("delete org: %w", err)

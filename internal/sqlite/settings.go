@@ -14,22 +14,14 @@ const settingsColumns = `service, org_id, enabled, policy, updated_at`
 
 // ServiceSettings returns the settings for (service, org); ENOTFOUND if none.
 func (s *Store) ServiceSettings(ctx context.Context, service string, orgID int64) (*aiproxy.ServiceSettings, error) {
-	ss, err := scanSettings(s.db.QueryRowContext(ctx, `SELECT `+settingsColumns+` FROM service_settings
-		WHERE service = ? AND org_id = ?`, service, orgID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, aiproxy.Errorf(aiproxy.ENOTFOUND, "No settings for %s.", service)
-	}
-	return ss, err
+	ss, err := get(ctx, s, scanSettings, `SELECT `+settingsColumns+` FROM service_settings
+		WHERE service = ? AND org_id = ?`, service, orgID)
+	return ss, sqlcodec.NotFound(err, sql.ErrNoRows, "No settings for %s.", service)
 }
 
 // ListServiceSettings lists every stored settings row.
 func (s *Store) ListServiceSettings(ctx context.Context) ([]*aiproxy.ServiceSettings, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+settingsColumns+` FROM service_settings ORDER BY service, org_id`)
-	if err != nil {
-		return nil, fmt.Errorf("list service settings: %w", err)
-	}
-	defer rows.Close()
-	return sqlcodec.Collect(rows, scanSettings)
+	return list(ctx, s, "list service settings", scanSettings, `SELECT `+settingsColumns+` FROM service_settings ORDER BY service, org_id`)
 }
 
 // PutServiceSettings creates or replaces the settings for (ss.Service, ss.OrgID) and sets
@@ -44,7 +36,7 @@ func (s *Store) PutServiceSettings(ctx context.Context, ss *aiproxy.ServiceSetti
 		enabled = sql.NullBool{Bool: *ss.Enabled, Valid: true}
 	}
 	updated := sqlcodec.Now()
-	return s.write(ctx, true, func(tx *sql.Tx) error {
+	return s.write(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO service_settings (`+settingsColumns+`) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (service, org_id) DO UPDATE SET
 				enabled = excluded.enabled, policy = excluded.policy, updated_at = excluded.updated_at`,

@@ -9,7 +9,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -25,6 +27,17 @@ var migrations embed.FS
 // Store is an aiproxy.Store backed by one SQLite file. Several Stores, in one process or
 // several, may share the file: every write transaction begins IMMEDIATE and waits up to
 // busyTimeout for the write lock instead of failing with SQLITE_BUSY.
+//
+// Every call has a deadline of its own (sqlcodec.AnswerTimeout for lookups,
+// sqlcodec.WorkTimeout, longer than busyTimeout, for writes and lists), and a call that
+// fails because the database cannot be used — locked by another writer beyond the busy
+// timeout, the file gone or unreadable, or the deadline passed — returns EUNAVAILABLE
+// (sqlcodec.Unavailable); see unreachable.
+//
+// The database file is created mode 0600 whatever the umask, and SQLite gives the -wal
+// and -shm files it creates beside it the database's mode: the three hold sealed
+// credentials and key hashes, and are the owner's only. An existing database keeps its
+// mode.
 type Store struct {
 	db *sql.DB
 }
@@ -36,6 +49,9 @@ const busyTimeout = 5 * time.Second
 
 // Open opens (creating if needed) the database at path and applies pending migrations.
 func Open(ctx context.Context, path string) (*Store, error) {
+	if err := createPrivate(path); err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -49,7 +65,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	if path == ":memory:" || strings.Contains(path, "mode=memory") {
+	if inMemory(path) {
 		db.SetMaxOpenConns(1) // every connection would get its own empty database
 	}
 	s := &Store{db: db}
@@ -62,6 +78,29 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+func inMemory(path string) bool {
+	return path == ":memory:" || strings.Contains(path, "mode=memory")
+}
+
+// createPrivate creates the database file at path, empty (SQLite takes an empty file for an
+// empty database) and mode 0600 whatever the umask, unless it exists already — an existing
+// database keeps its mode — or path names no plain file (in memory, a file: URI, a name
+// with parameters). SQLite creates the -wal and -shm files with the mode of the database
+// file, so they are 0600 too.
+func createPrivate(path string) error {
+	if path == "" || inMemory(path) || strings.HasPrefix(path, "file:") || strings.Contains(path, "?") {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Chmod(0o600) // the umask may have taken bits away; it never adds any
 }
 
 // DB returns the underlying database handle, for tests.
@@ -114,22 +153,57 @@ func (s *Store) Migrate(ctx context.Context) error {
 
 // Version returns the change counter.
 func (s *Store) Version(ctx context.Context) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, sqlcodec.AnswerTimeout)
+	defer cancel()
 	var n int64
 	if err := s.db.QueryRowContext(ctx, `SELECT n FROM store_version WHERE id = 1`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("version: %w", err)
+		return 0, sqlcodec.Classify(ctx, fmt.Errorf("version: %w", err), unreachable)
 	}
 	return n, nil
 }
 
-// write runs fn in a transaction; when bump is set, the version counter is bumped in the
-// same transaction, so a reader never sees the change without the new version.
-func (s *Store) write(ctx context.Context, bump bool, fn func(tx *sql.Tx) error) error {
+// get reads one row with scan: a lookup, under AnswerTimeout.
+func get[T any](ctx context.Context, s *Store, scan func(sqlcodec.Row) (*T, error), query string, args ...any) (*T, error) {
+	ctx, cancel := context.WithTimeout(ctx, sqlcodec.AnswerTimeout)
+	defer cancel()
+	v, err := scan(s.db.QueryRowContext(ctx, query, args...))
+	return v, sqlcodec.Classify(ctx, err, unreachable)
+}
+
+// list runs query and reads every row with scan, under WorkTimeout; what names the list in
+// errors.
+func list[T any](ctx context.Context, s *Store, what string, scan func(sqlcodec.Row) (*T, error), query string, args ...any) ([]*T, error) {
+	ctx, cancel := context.WithTimeout(ctx, sqlcodec.WorkTimeout)
+	defer cancel()
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, sqlcodec.Classify(ctx, fmt.Errorf("%s: %w", what, err), unreachable)
+	}
+	defer rows.Close()
+	all, err := sqlcodec.Collect(rows, scan)
+	if err != nil {
+		return nil, sqlcodec.Classify(ctx, err, unreachable)
+	}
+	return all, nil
+}
+
+// write runs fn in a transaction under WorkTimeout (which leaves room for busyTimeout);
+// when bump is set, the version counter is bumped in the same transaction, so a reader
+// never sees the change without the new version. fn gets the deadline's context and must
+// use it.
+func (s *Store) write(ctx context.Context, bump bool, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	ctx, cancel := context.WithTimeout(ctx, sqlcodec.WorkTimeout)
+	defer cancel()
+	return sqlcodec.Classify(ctx, s.inTx(ctx, bump, fn), unreachable)
+}
+
+func (s *Store) inTx(ctx context.Context, bump bool, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	if err := fn(tx); err != nil {
+	if err := fn(ctx, tx); err != nil {
 		return err
 	}
 	if bump {
@@ -141,6 +215,26 @@ func (s *Store) write(ctx context.Context, bump bool, fn func(tx *sql.Tx) error)
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// unreachable reports whether err means the database file cannot be used right now, as
+// opposed to an answer of SQLite about the statement (an SQL error, a constraint
+// violation) or a bug: SQLITE_BUSY and SQLITE_LOCKED ("database is locked": another
+// process held the lock beyond the busy timeout), SQLITE_CANTOPEN, SQLITE_IOERR and
+// SQLITE_FULL (the file or its directory gone, unreadable or out of space), SQLITE_PROTOCOL
+// (a WAL locking race that did not settle). Deadlines are recognized by
+// sqlcodec.Classify itself.
+func unreachable(err error) bool {
+	var e *sqlitedriver.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() & 0xff { // the primary code of an extended one
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR,
+		sqlite3.SQLITE_FULL, sqlite3.SQLITE_PROTOCOL:
+		return true
+	}
+	return false
 }
 
 // isUniqueViolation reports whether err is SQLite refusing a duplicate unique value.

@@ -59,9 +59,7 @@ func TestAuthenticateAcceptsEveryContractSchemeCaseInsensitively(t *testing.T) {
 }
 
 func TestAuthenticateRefusesUnknownRevokedAndExpiredKeys(t *testing.T) {
-	e := newEnv(t)
-	acme := e.org("acme")
-	admin, _ := e.key(acme, aiproxy.RoleAdmin)
+	e, acme, admin := newAcme(t)
 
 	// revoked: through RevokeKey.
 	revoked, revokedSecret := e.key(acme, aiproxy.RoleMember)

@@ -9,9 +9,7 @@ import (
 )
 
 func TestSetCredentialTrimsTheKey(t *testing.T) {
-	e := newEnv(t)
-	acme := e.org("acme")
-	admin, _ := e.key(acme, aiproxy.RoleAdmin)
+	e, acme, admin := newAcme(t)
 	heygen := e.service("heygen")
 
 	c, err := e.m.SetCredential(e.ctx, admin, heygen, acme, " \t sk-live-0123456789\r\n")
@@ -73,9 +71,7 @@ func TestSetCredentialRefusesEmptyKeysAndInnerSpaceOrControlCharacters(t *testin
 }
 
 func TestPlatformCredentialOnlyByOperators(t *testing.T) {
-	e := newEnv(t)
-	acme := e.org("acme")
-	admin, _ := e.key(acme, aiproxy.RoleAdmin)
+	e, _, admin := newAcme(t)
 	heygen := e.service("heygen")
 
 	_, err := e.m.SetCredential(e.ctx, admin, heygen, nil, "hg-platform")
@@ -131,9 +127,7 @@ func TestOrgCredentialOnlyByItsAdmins(t *testing.T) {
 }
 
 func TestDeleteMissingCredentialIsNotFound(t *testing.T) {
-	e := newEnv(t)
-	acme := e.org("acme")
-	admin, _ := e.key(acme, aiproxy.RoleAdmin)
+	e, acme, admin := newAcme(t)
 	heygen, elevenlabs := e.service("heygen"), e.service("elevenlabs")
 
 	wantErr(t, e.m.DeleteCredential(e.ctx, admin, heygen, acme), aiproxy.ENOTFOUND, "No tenant credential 'heygen' is stored.")
@@ -153,9 +147,7 @@ func TestDeleteMissingCredentialIsNotFound(t *testing.T) {
 }
 
 func TestReplacingACredentialAuditsTheOldAndNewMasks(t *testing.T) {
-	e := newEnv(t)
-	acme := e.org("acme")
-	admin, _ := e.key(acme, aiproxy.RoleAdmin)
+	e, acme, admin := newAcme(t)
 	heygen := e.service("heygen")
 	_, err := e.m.SetCredential(e.ctx, admin, heygen, acme, "hg-first-AAAA")
 	mustNot(t, err)

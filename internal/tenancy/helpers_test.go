@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -81,6 +82,15 @@ func newEnv(t *testing.T) *env {
 	vault := &providerkeys.Vault{Store: store, Keyring: kr}
 	m := &tenancy.Manager{Store: store, Vault: vault, Catalog: cat, Now: clock.Now}
 	return &env{t: t, ctx: ctx, dir: dir, store: store, clock: clock, cat: cat, key1: key1, kr: kr, vault: vault, m: m}
+}
+
+// newAcme is the commonest cast: an env with the org acme and an admin key of it.
+func newAcme(t *testing.T) (*env, *aiproxy.Org, tenancy.Actor) {
+	t.Helper()
+	e := newEnv(t)
+	acme := e.org("acme")
+	admin, _ := e.key(acme, aiproxy.RoleAdmin)
+	return e, acme, admin
 }
 
 // org creates an org through the command line.
@@ -202,6 +212,20 @@ func wantErr(t *testing.T, err error, code, msg string) {
 		if got := aiproxy.ErrorMessage(err); got != msg {
 			t.Fatalf("got message %q, want %q", got, msg)
 		}
+	}
+}
+
+// wantStoredScopes checks the outcome of creating k (a key or a token) with scopes: refused
+// as invalid with msg when msg is not empty, else stored with exactly those scopes.
+func (e *env) wantStoredScopes(t *testing.T, k *aiproxy.APIKey, err error, msg string, scopes []string) {
+	t.Helper()
+	if msg != "" {
+		wantErr(t, err, aiproxy.EINVALID, msg)
+		return
+	}
+	mustNot(t, err)
+	if got := e.storedKey(k.Prefix).Scopes; strings.Join(got, ",") != strings.Join(scopes, ",") {
+		t.Fatalf("stored scopes %q, want %q", got, scopes)
 	}
 }
 

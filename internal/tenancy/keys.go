@@ -16,6 +16,9 @@ const (
 	maxKeyTTL = 100 * 365 * 24 * 3600
 )
 
+// roleRank orders roles by power: a key never makes a key of a higher role.
+var roleRank = map[aiproxy.Role]int{aiproxy.RoleMember: 1, aiproxy.RoleAdmin: 2, aiproxy.RoleOperator: 3}
+
 // NewKey describes an API key to create.
 type NewKey struct {
 	Org    *aiproxy.Org // nil for an operator key
@@ -57,6 +60,9 @@ func (m *Manager) CreateKey(ctx context.Context, a Actor, nk NewKey) (*aiproxy.A
 	if a.Key != nil && !apikeys.ScopesWithin(nk.Scopes, a.Key.Scopes) {
 		return nil, "", invalid("Field 'scopes' must not allow more than the scopes of the key making the request.")
 	}
+	if a.Key != nil && roleRank[nk.Role] > roleRank[a.Key.Role] {
+		return nil, "", invalid("Field 'role' must not be higher than the role of the key making the request.")
+	}
 	now := m.now()
 	exp := nk.ExpiresAt
 	switch {
@@ -72,6 +78,16 @@ func (m *Manager) CreateKey(ctx context.Context, a Actor, nk NewKey) (*aiproxy.A
 		return nil, "", invalid("Field 'expires_at' must be in the future.")
 	case exp != nil && exp.After(now.Add(maxKeyTTL*time.Second)):
 		return nil, "", invalid("Field 'expires_at' must be within 100 years.")
+	}
+	// A key made by a key never outlives it.
+	if a.Key != nil && a.Key.ExpiresAt != nil {
+		limit := a.Key.ExpiresAt.UTC().Format(time.RFC3339)
+		switch {
+		case exp == nil:
+			return nil, "", invalid("Field 'expires_at' is required: the key making the request expires at %s, and a key it makes may not outlive it.", limit)
+		case exp.After(*a.Key.ExpiresAt):
+			return nil, "", invalid("Field 'expires_at' must not be later than %s, when the key making the request expires.", limit)
+		}
 	}
 	k := &aiproxy.APIKey{OrgID: orgID, Name: nk.Name, Role: nk.Role, Scopes: nk.Scopes, ExpiresAt: exp}
 	secret, err := m.insertKey(ctx, k)

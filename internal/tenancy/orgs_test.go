@@ -96,9 +96,7 @@ func TestCreateOrgConflict(t *testing.T) {
 }
 
 func TestCreateOrgOnlyByOperators(t *testing.T) {
-	e := newEnv(t)
-	acme := e.org("acme")
-	admin, _ := e.key(acme, aiproxy.RoleAdmin)
+	e, _, admin := newAcme(t)
 	_, err := e.m.CreateOrg(e.ctx, admin, "globex", "")
 	wantForbidden(t, err)
 	o, err := e.m.CreateOrg(e.ctx, e.operator(), "globex", "")
@@ -156,9 +154,7 @@ func TestUpdateOrgValidatesEverythingBeforeWriting(t *testing.T) {
 }
 
 func TestOnlyOperatorsChangeTheRateLimit(t *testing.T) {
-	e := newEnv(t)
-	acme := e.org("acme")
-	admin, _ := e.key(acme, aiproxy.RoleAdmin)
+	e, acme, admin := newAcme(t)
 
 	// An admin may change its origins, but not the rate limit — not even alongside origins.
 	_, err := e.m.UpdateOrg(e.ctx, admin, acme, tenancy.OrgChange{CORSOrigins: &[]string{"https://x.example"}, RateLimitPerMinute: ptr(1000)})
@@ -190,9 +186,7 @@ func distinctOrigins(n int) []string {
 }
 
 func TestUpdateOrgOriginsAreValidatedDeduplicatedAndCapped(t *testing.T) {
-	e := newEnv(t)
-	acme := e.org("acme")
-	admin, _ := e.key(acme, aiproxy.RoleAdmin)
+	e, acme, admin := newAcme(t)
 	badOrigin := func(o string) string {
 		return fmt.Sprintf("Field 'cors_origins' must list origins like https://app.example.com, not %q.", o)
 	}

@@ -47,9 +47,7 @@ func (p *probeStore) header(id int64) string {
 }
 
 func TestRevokingAKeyKillsTheTokensItMinted(t *testing.T) {
-	e := newEnv(t)
-	acme := e.org("acme")
-	admin, _ := e.key(acme, aiproxy.RoleAdmin)
+	e, acme, admin := newAcme(t)
 	parent, parentSecret := e.key(acme, aiproxy.RoleMember)
 	other, otherSecret := e.key(acme, aiproxy.RoleMember)
 

@@ -92,9 +92,7 @@ func TestRotateMasterKeyRewrapsCredentialsUnderTheNewKey(t *testing.T) {
 }
 
 func TestRotateMasterKeyIsRefusedToNonOperators(t *testing.T) {
-	e := newEnv(t)
-	acme := e.org("acme")
-	admin, _ := e.key(acme, aiproxy.RoleAdmin)
+	e, acme, admin := newAcme(t)
 	member, _ := e.key(acme, aiproxy.RoleMember)
 	token, _ := e.mint(admin, acme, tenancy.TokenRequest{})
 	_, err := e.m.SetCredential(e.ctx, admin, e.service("heygen"), acme, "hg-acme")

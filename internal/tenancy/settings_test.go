@@ -130,9 +130,7 @@ func TestUpdateSettingsLaysAPolicyPatchOverThePolicyInForce(t *testing.T) {
 }
 
 func TestUpdateSettingsEnabledSwitchAndClear(t *testing.T) {
-	e := newEnv(t)
-	acme := e.org("acme")
-	admin, _ := e.key(acme, aiproxy.RoleAdmin)
+	e, acme, admin := newAcme(t)
 
 	r, err := e.m.UpdateSettings(e.ctx, admin, "heygen", acme, tenancy.SettingsChange{Enabled: ptr(false)})
 	mustNot(t, err)
@@ -204,9 +202,7 @@ func TestUpdateSettingsRefusesBadInputAndWritesNothing(t *testing.T) {
 }
 
 func TestOnlyOperatorsChangeCredentialPolicy(t *testing.T) {
-	e := newEnv(t)
-	acme := e.org("acme")
-	admin, _ := e.key(acme, aiproxy.RoleAdmin)
+	e, acme, admin := newAcme(t)
 	patch := &tenancy.PolicyPatch{AllowPlatformKey: ptr(true), DefaultSource: ptr("platform")}
 	for name, ch := range map[string]tenancy.SettingsChange{
 		"policy":              {Policy: patch},

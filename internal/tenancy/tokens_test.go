@@ -125,14 +125,7 @@ func TestMintTokenScopesMustLieWithinTheMintingKeys(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			scopes := tc.scopes
 			k, _, err := e.m.MintToken(e.ctx, tc.parent, acme, tenancy.TokenRequest{Scopes: &scopes})
-			if tc.msg != "" {
-				wantErr(t, err, aiproxy.EINVALID, tc.msg)
-				return
-			}
-			mustNot(t, err)
-			if got := e.storedKey(k.Prefix).Scopes; strings.Join(got, ",") != strings.Join(tc.scopes, ",") {
-				t.Fatalf("scopes %q, want %q", got, tc.scopes)
-			}
+			e.wantStoredScopes(t, k, err, tc.msg, tc.scopes)
 		})
 	}
 }

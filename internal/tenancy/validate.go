@@ -2,8 +2,11 @@ package tenancy
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
+	"strconv"
+	"strings"
 
 	"github.com/aiproxy/aiproxy/internal/apikeys"
 )
@@ -25,6 +28,9 @@ var slugRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$`)
 func ValidSlug(s string) bool { return slugRE.MatchString(s) }
 
 func validScopes(scopes []string) error {
+	if len(scopes) > apikeys.MaxScopes {
+		return invalid("Field 'scopes' may list at most %d scopes.", apikeys.MaxScopes)
+	}
 	for _, sc := range scopes {
 		if !apikeys.ValidScope(sc) {
 			return invalid("Field 'scopes' has an invalid pattern %q: use service:action, e.g. heygen:* or elevenlabs:tts*.", sc)
@@ -66,9 +72,52 @@ func validOrigins(in []string) ([]string, error) {
 	return out, nil
 }
 
-// ValidOrigin reports whether s is a browser origin: scheme://host[:port], nothing more.
+// ValidOrigin reports whether s is a browser origin exactly as browsers send it, since
+// origins are compared byte for byte: scheme http or https, a lower-case host name (or an IP
+// address), an optional port from 1 to 65535 that is not the scheme's default, and nothing
+// else — no path, query, fragment, user, trailing colon, and no wildcard or other pattern
+// (the matcher implements none).
 func ValidOrigin(s string) bool {
 	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
-		u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || u.Opaque != "" {
+		return false
+	}
+	if s != u.Scheme+"://"+u.Host || strings.HasSuffix(u.Host, ":") {
+		return false // a path, query, fragment, upper-case scheme, or an empty port
+	}
+	host, port := u.Hostname(), u.Port()
+	if host == "" || !validHost(host) {
+		return false
+	}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+			return false
+		}
+		if u.Scheme == "http" && n == 80 || u.Scheme == "https" && n == 443 {
+			return false // browsers leave the default port out
+		}
+	}
+	return true
+}
+
+// validHost accepts a lower-case DNS name or an IP address.
+func validHost(h string) bool {
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	if len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			if c := label[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -164,20 +164,15 @@ func runBench(ctx context.Context, o benchOptions) (err error) {
 	}
 
 	// The upstream lives for the whole run.
-	upAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	upstream, err := startChild("upstream", filepath.Join(tmp, "upstream.log"), nil, self, "upstream",
-		"--addr", upAddr, "--eleven-key", elevenKey, "--heygen-key", heygenKey,
-		"--chunk-bytes", fmt.Sprint(o.chunkBytes), "--chunk-delay", o.chunkDelay.String())
+	upstream, upAddr, err := startServing(ctx, 10*time.Second, func(addr string) (*child, error) {
+		return startChild("upstream", filepath.Join(tmp, "upstream.log"), nil, self, "upstream",
+			"--addr", addr, "--eleven-key", elevenKey, "--heygen-key", heygenKey,
+			"--chunk-bytes", fmt.Sprint(o.chunkBytes), "--chunk-delay", o.chunkDelay.String())
+	})
 	if err != nil {
 		return err
 	}
 	defer upstream.stop()
-	if err := upstream.waitReady(ctx, "http://"+upAddr+"/healthz", 10*time.Second); err != nil {
-		return err
-	}
 	upURL := "http://" + upAddr
 
 	logf("building aiproxy and preparing its database")
@@ -241,18 +236,13 @@ func runBench(ctx context.Context, o benchOptions) (err error) {
 func loadPhase(ctx context.Context, o benchOptions, rep *report, acts []action, tmp, self, upAddr, upURL, elevenKey string, ai *aiproxyInstall) error {
 	targets := []*target{{Name: "direct", Base: upURL, client: newLoadClient(), request: upstreamRequest(upURL, elevenKey)}}
 
-	floorAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	floor, err := startChild("floor", filepath.Join(tmp, "floor.log"), nil, self, "floor", "--addr", floorAddr, "--upstream", upURL, "--key", elevenKey)
+	floor, floorAddr, err := startServing(ctx, 10*time.Second, func(addr string) (*child, error) {
+		return startChild("floor", filepath.Join(tmp, "floor.log"), nil, self, "floor", "--addr", addr, "--upstream", upURL, "--key", elevenKey)
+	})
 	if err != nil {
 		return err
 	}
 	defer floor.stop()
-	if err := floor.waitReady(ctx, "http://"+floorAddr+"/healthz", 10*time.Second); err != nil {
-		return err
-	}
 	targets = append(targets, &target{Name: "floor", Base: "http://" + floorAddr, PID: floor.pid(), client: newLoadClient(), request: upstreamRequest("http://"+floorAddr, "")})
 
 	if bin, reason := ensureNginx(ctx, o.installNginx, logf); bin == "" {
@@ -281,19 +271,14 @@ func loadPhase(ctx context.Context, o benchOptions, rep *report, acts []action, 
 		}
 	}
 
-	aiAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
 	aiLog := filepath.Join(tmp, "aiproxy.log")
-	srv, err := ai.serve(aiAddr, upURL, "", aiLog)
+	srv, aiAddr, err := startServing(ctx, 20*time.Second, func(addr string) (*child, error) {
+		return ai.serve(addr, upURL, "", aiLog)
+	})
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
-	if err := srv.waitReady(ctx, "http://"+aiAddr+"/healthz", 20*time.Second); err != nil {
-		return err
-	}
 	aiBase := "http://" + aiAddr
 	targets = append(targets, &target{Name: "aiproxy", Base: aiBase, PID: srv.pid(), client: newLoadClient(), request: invokeRequest(aiBase, ai.apiKey)})
 
@@ -334,24 +319,20 @@ func loadPhase(ctx context.Context, o benchOptions, rep *report, acts []action, 
 // withFreshAiproxy runs f against a newly started aiproxy, so its peak RSS is f's alone.
 func withFreshAiproxy[T any](ctx context.Context, ai *aiproxyInstall, tmp, upURL string, f func(base string, pid int, pprofURL string) T) (T, error) {
 	var zero T
-	addr, err := freeAddr()
-	if err != nil {
-		return zero, err
-	}
 	pprofAddr := ""
 	if ai.pprof {
+		var err error
 		if pprofAddr, err = freeAddr(); err != nil {
 			return zero, err
 		}
 	}
-	srv, err := ai.serve(addr, upURL, pprofAddr, filepath.Join(tmp, fmt.Sprintf("aiproxy-%d.log", time.Now().UnixNano())))
+	srv, addr, err := startServing(ctx, 20*time.Second, func(addr string) (*child, error) {
+		return ai.serve(addr, upURL, pprofAddr, filepath.Join(tmp, fmt.Sprintf("aiproxy-%d.log", time.Now().UnixNano())))
+	})
 	if err != nil {
 		return zero, err
 	}
 	defer srv.stop()
-	if err := srv.waitReady(ctx, "http://"+addr+"/healthz", 20*time.Second); err != nil {
-		return zero, err
-	}
 	pprofURL := ""
 	if pprofAddr != "" {
 		pprofURL = "http://" + pprofAddr

@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"flag"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"time"
 )
 
 // The floor is the least a proxy can do: forward, inject the key, stream the answer. Its
@@ -36,10 +34,6 @@ func cmdFloor(ctx context.Context, args []string) error {
 		Transport: tr,
 		// Responses without a length (the stream) are flushed at once by ReverseProxy anyway.
 	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {})
 	// Full duplex: the transport reads the inbound body once more after the upstream has
@@ -50,13 +44,5 @@ func cmdFloor(ctx context.Context, args []string) error {
 		_ = http.NewResponseController(w).EnableFullDuplex()
 		proxy.ServeHTTP(w, r)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
-	if err := srv.Serve(ln); err != http.ErrServerClosed {
-		return err
-	}
-	return nil
+	return serveUntilDone(ctx, *addr, mux)
 }

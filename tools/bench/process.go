@@ -87,6 +87,25 @@ func (c *child) waitReady(ctx context.Context, url string, timeout time.Duration
 	return fmt.Errorf("%s not ready after %s; see %s", c.name, timeout, c.log)
 }
 
+// startServing starts a server child on a free loopback address (start gets the address)
+// and waits up to timeout for its /healthz to answer. It returns the child, for the caller
+// to stop, and the address; a child that does not get ready is stopped.
+func startServing(ctx context.Context, timeout time.Duration, start func(addr string) (*child, error)) (*child, string, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := start(addr)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := c.waitReady(ctx, "http://"+addr+"/healthz", timeout); err != nil {
+		c.stop()
+		return nil, "", err
+	}
+	return c, addr, nil
+}
+
 // freeAddr returns a loopback address with a port nobody listens on right now.
 func freeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -48,11 +48,16 @@ func cmdUpstream(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", c.addr)
+	return serveUntilDone(ctx, c.addr, newUpstream(c))
+}
+
+// serveUntilDone serves h on addr until ctx is done.
+func serveUntilDone(ctx context.Context, addr string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: newUpstream(c), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		srv.Close()

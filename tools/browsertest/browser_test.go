@@ -34,6 +34,7 @@ import (
 	"github.com/aiproxy/aiproxy/internal/proctest"
 	"github.com/aiproxy/aiproxy/internal/sim"
 	"github.com/aiproxy/aiproxy/internal/sim/simcore"
+	"github.com/aiproxy/aiproxy/internal/sim/simtest"
 )
 
 // ChromiumEnv names the Chromium binary the test drives. Unset: the test skips (a laptop
@@ -66,13 +67,8 @@ func TestBrowserOnAnAllowedOriginRunsTheDocumentedWorkflowAndOtherOriginsAreRefu
 
 	// The simulators at real speed: the documentation polls every 5 s, so the first status
 	// check finds the video processing and a later one finds it completed.
-	simSrv := httptest.NewUnstartedServer(nil)
-	simURL := "http://" + simSrv.Listener.Addr().String()
-	simulator := sim.New(simcore.Options{Speed: 1, Seed: 1, PublicURL: simURL})
-	simSrv.Config.Handler = simulator
-	simSrv.Start()
-	t.Cleanup(simulator.Close)
-	t.Cleanup(simSrv.Close)
+	_, simSrv := simtest.StartPublic(t, simcore.Options{Speed: 1, Seed: 1}, sim.New)
+	simURL := simSrv.URL
 
 	// The gateway, set up with its CLI as an operator would.
 	bin := proctest.Build(t)

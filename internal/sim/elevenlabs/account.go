@@ -1,6 +1,7 @@
 package elevenlabs
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -54,3 +55,13 @@ func (a *account) leave() {
 }
 
 func (a *account) remaining() int { return max(characterLimit-a.charCount, 0) }
+
+// removeFrom deletes, under a's lock, the items of *list that match, and reports whether
+// there were any.
+func removeFrom[T any](a *account, list *[]T, match func(T) bool) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := len(*list)
+	*list = slices.DeleteFunc(*list, match)
+	return len(*list) < n
+}

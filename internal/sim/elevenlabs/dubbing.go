@@ -92,9 +92,8 @@ const dubbingCreditsPerMinute = 1000
 // "fail" makes the dubbing end "failed".
 func (s *Server) createDubbing(w http.ResponseWriter, r *http.Request) {
 	a := s.accountOf(r)
-	f, err := readForm(r)
-	if err != nil {
-		writeValidation(w, fieldError{Loc: []any{"body"}, Msg: "There was an error parsing the body", Type: "value_error"})
+	f, ok := requestForm(w, r)
+	if !ok {
 		return
 	}
 	files := f.files["file"]
@@ -144,14 +143,16 @@ func (s *Server) createDubbing(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"dubbing_id": d.ID, "expected_duration_sec": round3(d.Processing.Seconds())})
 }
 
+// requestedDubbing finds the key's dubbing named by {dubbing_id}, answering 404 when there
+// is none.
+func (s *Server) requestedDubbing(w http.ResponseWriter, r *http.Request) (*dubbing, bool) {
+	return requested(w, r, "dubbing_id", s.accountOf(r).dubbing, writeDubbingNotFound)
+}
+
 func (s *Server) getDubbing(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("dubbing_id")
-	d, ok := s.accountOf(r).dubbing(id)
-	if !ok {
-		writeDubbingNotFound(w, id)
-		return
+	if d, ok := s.requestedDubbing(w, r); ok {
+		writeJSON(w, http.StatusOK, s.view(d))
 	}
-	writeJSON(w, http.StatusOK, s.view(d))
 }
 
 // listDubbings serves GET /v1/dubbing: newest first; cursor is an offset.
@@ -173,14 +174,7 @@ func (s *Server) listDubbings(w http.ResponseWriter, r *http.Request) {
 			views = append(views, v)
 		}
 	}
-	start, _ := strconv.Atoi(q.Get("cursor"))
-	start = min(max(start, 0), len(views))
-	end := min(start+size, len(views))
-	var next *string
-	if end < len(views) {
-		c := strconv.Itoa(end)
-		next = &c
-	}
+	start, end, next := offsetPage(q.Get("cursor"), size, len(views))
 	writeJSON(w, http.StatusOK, map[string]any{"dubs": views[start:end], "next_cursor": next, "has_more": next != nil})
 }
 
@@ -189,14 +183,12 @@ func (s *Server) listDubbings(w http.ResponseWriter, r *http.Request) {
 // dubbing does not target answers 404 language_not_found. Video sources are answered with
 // audio/mpeg too (docs/simulators.md §22).
 func (s *Server) getDubbedAudio(w http.ResponseWriter, r *http.Request) {
-	id, lang := r.PathValue("dubbing_id"), r.PathValue("language_code")
-	d, ok := s.accountOf(r).dubbing(id)
+	d, ok := s.requestedDubbing(w, r)
 	if !ok {
-		writeDubbingNotFound(w, id)
 		return
 	}
-	if !slices.Contains(d.TargetLangs, lang) {
-		writeDetail(w, http.StatusNotFound, "language_not_found", "Language "+lang+" is not a target language of dubbing "+id+".")
+	if lang := r.PathValue("language_code"); !slices.Contains(d.TargetLangs, lang) {
+		writeDetail(w, http.StatusNotFound, "language_not_found", "Language "+lang+" is not a target language of dubbing "+d.ID+".")
 		return
 	}
 	switch s.status(d) {
@@ -212,14 +204,9 @@ func (s *Server) getDubbedAudio(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) deleteDubbing(w http.ResponseWriter, r *http.Request) {
 	a, id := s.accountOf(r), r.PathValue("dubbing_id")
-	a.mu.Lock()
-	n := len(a.dubbings)
-	a.dubbings = slices.DeleteFunc(a.dubbings, func(d *dubbing) bool { return d.ID == id })
-	deleted := len(a.dubbings) < n
-	a.mu.Unlock()
-	if !deleted {
+	if !removeFrom(a, &a.dubbings, func(d *dubbing) bool { return d.ID == id }) {
 		writeDubbingNotFound(w, id)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeStatusOK(w)
 }

@@ -20,6 +20,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(b)
 }
 
+// writeStatusOK writes {"status":"ok"}, ElevenLabs' answer to a successful edit or delete.
+func writeStatusOK(w http.ResponseWriter) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
 // writeDetail writes the business-error body {"detail":{"status","message"}} [EL-help-401, EL-err].
 func writeDetail(w http.ResponseWriter, status int, code, message string) {
 	writeJSON(w, status, map[string]any{"detail": map[string]string{"status": code, "message": message}})

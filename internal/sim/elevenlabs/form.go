@@ -41,6 +41,17 @@ func (f form) value(name string) string {
 	return ""
 }
 
+// requestForm reads the request's form for a handler: a body that cannot be parsed is
+// answered with FastAPI's 422 and false.
+func requestForm(w http.ResponseWriter, r *http.Request) (form, bool) {
+	f, err := readForm(r)
+	if err != nil {
+		writeValidation(w, fieldError{Loc: []any{"body"}, Msg: "There was an error parsing the body", Type: "value_error"})
+		return f, false
+	}
+	return f, true
+}
+
 // readForm streams a multipart body. A request that is not multipart yields an empty form,
 // which the handlers then reject field by field, as FastAPI does.
 func readForm(r *http.Request) (form, error) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/aiproxy/aiproxy/internal/sim/simcore"
+	"github.com/aiproxy/aiproxy/internal/sim/simtest"
 )
 
 const testKey = "sk_test_alice_0123456789"
@@ -17,16 +18,7 @@ const testKey = "sk_test_alice_0123456789"
 // newTestServer starts the simulator behind httptest at a high speed.
 func newTestServer(t *testing.T, opts simcore.Options) (*Server, *httptest.Server) {
 	t.Helper()
-	if opts.Speed == 0 {
-		opts.Speed = 1000
-	}
-	s := New(opts)
-	ts := httptest.NewServer(s)
-	t.Cleanup(func() {
-		ts.Close()
-		s.Close()
-	})
-	return s, ts
+	return simtest.Start(t, opts, New)
 }
 
 type reply struct {
@@ -60,28 +52,14 @@ func call(t *testing.T, ts *httptest.Server, method, path, key string, body any,
 		}
 		rd, ct = bytes.NewReader(j), "application/json"
 	}
-	req, err := http.NewRequest(method, ts.URL+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var pairs []string
 	if ct != "" {
-		req.Header.Set("Content-Type", ct)
+		pairs = append(pairs, "Content-Type", ct)
 	}
 	if key != "" {
-		req.Header.Set("xi-api-key", key)
+		pairs = append(pairs, "xi-api-key", key)
 	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := ts.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := simtest.Do(t, ts.Client(), method, ts.URL+path, rd, append(pairs, hdr...)...)
 	return reply{status: resp.StatusCode, header: resp.Header, body: b}
 }
 

@@ -99,36 +99,29 @@ func (s *Server) listHistory(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// requestedHistoryItem finds the key's history item named by {history_item_id}, answering
+// 404 when there is none.
+func (s *Server) requestedHistoryItem(w http.ResponseWriter, r *http.Request) (historyItem, bool) {
+	return requested(w, r, "history_item_id", s.accountOf(r).historyItem, writeHistoryNotFound)
+}
+
 func (s *Server) getHistoryItem(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("history_item_id")
-	it, ok := s.accountOf(r).historyItem(id)
-	if !ok {
-		writeHistoryNotFound(w, id)
-		return
+	if it, ok := s.requestedHistoryItem(w, r); ok {
+		writeJSON(w, http.StatusOK, it)
 	}
-	writeJSON(w, http.StatusOK, it)
 }
 
 func (s *Server) getHistoryAudio(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("history_item_id")
-	it, ok := s.accountOf(r).historyItem(id)
-	if !ok {
-		writeHistoryNotFound(w, id)
-		return
+	if it, ok := s.requestedHistoryItem(w, r); ok {
+		writeAudio(w, media.MP3(it.seconds))
 	}
-	writeAudio(w, media.MP3(it.seconds))
 }
 
 func (s *Server) deleteHistoryItem(w http.ResponseWriter, r *http.Request) {
 	a, id := s.accountOf(r), r.PathValue("history_item_id")
-	a.mu.Lock()
-	n := len(a.history)
-	a.history = slices.DeleteFunc(a.history, func(it *historyItem) bool { return it.ID == id })
-	deleted := len(a.history) < n
-	a.mu.Unlock()
-	if !deleted {
+	if !removeFrom(a, &a.history, func(it *historyItem) bool { return it.ID == id }) {
 		writeHistoryNotFound(w, id)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeStatusOK(w)
 }

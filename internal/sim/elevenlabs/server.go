@@ -45,9 +45,7 @@ const advertisedConcurrency = 5
 
 // New returns a simulator configured by opts. A nil opts.Faults gets a fresh registry.
 func New(opts simcore.Options) *Server {
-	if opts.Faults == nil {
-		opts.Faults = simcore.NewFaults()
-	}
+	opts = opts.WithFaults()
 	s := &Server{
 		opts:     opts,
 		clock:    simcore.NewClock(opts.Speed),
@@ -215,6 +213,17 @@ func (s *Server) account(key string) *account {
 }
 
 func (s *Server) accountOf(r *http.Request) *account { return s.account(keyOf(r)) }
+
+// requested looks up the object named by the path value param with find, answering with
+// notFound when there is none.
+func requested[T any](w http.ResponseWriter, r *http.Request, param string, find func(id string) (T, bool), notFound func(w http.ResponseWriter, id string)) (T, bool) {
+	id := r.PathValue(param)
+	v, ok := find(id)
+	if !ok {
+		notFound(w, id)
+	}
+	return v, ok
+}
 
 func keyHash(key string) uint64 {
 	h := fnv.New64a()

@@ -363,9 +363,8 @@ const isolationCreditsPerMinute = 1000
 func (s *Server) audioIsolation(streamed bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		a := s.accountOf(r)
-		f, err := readForm(r)
-		if err != nil {
-			writeValidation(w, fieldError{Loc: []any{"body"}, Msg: "There was an error parsing the body", Type: "value_error"})
+		f, ok := requestForm(w, r)
+		if !ok {
 			return
 		}
 		files := f.files["audio"]

@@ -68,7 +68,6 @@ func (s *Server) searchVoices(w http.ResponseWriter, r *http.Request) {
 		writeValidation(w, *ferr)
 		return
 	}
-	start, _ := strconv.Atoi(q.Get("next_page_token"))
 	search := strings.ToLower(q.Get("search"))
 	var matched []Voice
 	for _, v := range s.visibleVoices(s.accountOf(r)) {
@@ -82,13 +81,7 @@ func (s *Server) searchVoices(w http.ResponseWriter, r *http.Request) {
 			matched = append(matched, v)
 		}
 	}
-	start = min(max(start, 0), len(matched))
-	end := min(start+size, len(matched))
-	var next *string
-	if end < len(matched) {
-		t := strconv.Itoa(end)
-		next = &t
-	}
+	start, end, next := offsetPage(q.Get("next_page_token"), size, len(matched))
 	writeJSON(w, http.StatusOK, map[string]any{
 		"voices": append([]Voice{}, matched[start:end]...), "has_more": next != nil,
 		"total_count": len(matched), "next_page_token": next,
@@ -150,7 +143,7 @@ func (s *Server) editVoiceSettings(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	a.settings[id] = &merged
 	a.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeStatusOK(w)
 }
 
 // merge overwrites the fields o sets.
@@ -197,9 +190,8 @@ func fmtNum(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 // addVoice serves POST /v1/voices/add: an instant voice clone from multipart samples [EL-oas].
 func (s *Server) addVoice(w http.ResponseWriter, r *http.Request) {
 	a := s.accountOf(r)
-	f, err := readForm(r)
-	if err != nil {
-		writeValidation(w, fieldError{Loc: []any{"body"}, Msg: "There was an error parsing the body", Type: "value_error"})
+	f, ok := requestForm(w, r)
+	if !ok {
 		return
 	}
 	var errs []fieldError
@@ -277,9 +269,8 @@ func parseLabels(f form) (map[string]string, *fieldError) {
 // editVoice serves POST /v1/voices/{voice_id}/edit: name is required, files add samples.
 func (s *Server) editVoice(w http.ResponseWriter, r *http.Request) {
 	a, id := s.accountOf(r), r.PathValue("voice_id")
-	f, err := readForm(r)
-	if err != nil {
-		writeValidation(w, fieldError{Loc: []any{"body"}, Msg: "There was an error parsing the body", Type: "value_error"})
+	f, ok := requestForm(w, r)
+	if !ok {
 		return
 	}
 	if f.value("name") == "" {
@@ -307,7 +298,7 @@ func (s *Server) editVoice(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Samples = append(v.Samples, added...)
 	a.voiceAddCnt++
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeStatusOK(w)
 }
 
 func (s *Server) deleteVoice(w http.ResponseWriter, r *http.Request) {
@@ -319,7 +310,7 @@ func (s *Server) deleteVoice(w http.ResponseWriter, r *http.Request) {
 	a.voices = slices.DeleteFunc(a.voices, func(v *Voice) bool { return v.VoiceID == id })
 	delete(a.settings, id)
 	a.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeStatusOK(w)
 }
 
 // ownVoice finds a voice the key created, writing the error when there is none.
@@ -339,6 +330,20 @@ func (s *Server) ownVoice(w http.ResponseWriter, a *account, id string) (*Voice,
 
 func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, models) // a bare JSON array [EL-oas]
+}
+
+// offsetPage picks a page of at most size of n items, starting at the offset cursor (clamped
+// to the list): the page is [start:end), and next is the cursor of the page after it, nil
+// on the last page.
+func offsetPage(cursor string, size, n int) (start, end int, next *string) {
+	start, _ = strconv.Atoi(cursor)
+	start = min(max(start, 0), n)
+	end = min(start+size, n)
+	if end < n {
+		c := strconv.Itoa(end)
+		next = &c
+	}
+	return start, end, next
 }
 
 // intParam parses an integer query parameter with FastAPI's range errors.

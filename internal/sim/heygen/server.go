@@ -57,9 +57,7 @@ type Server struct {
 // New returns a simulator configured by opts. It starts a background ticker that moves jobs
 // forward and sends webhooks; call Close to stop it.
 func New(opts simcore.Options) *Server {
-	if opts.Faults == nil {
-		opts.Faults = simcore.NewFaults()
-	}
+	opts = opts.WithFaults()
 	s := &Server{
 		opts:          opts,
 		clock:         simcore.NewClock(opts.Speed),

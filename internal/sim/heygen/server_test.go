@@ -17,6 +17,7 @@ import (
 
 	"github.com/aiproxy/aiproxy/internal/sim/media"
 	"github.com/aiproxy/aiproxy/internal/sim/simcore"
+	"github.com/aiproxy/aiproxy/internal/sim/simtest"
 )
 
 func TestAuthErrorsUseEachAPIVersionsEnvelope(t *testing.T) {
@@ -37,7 +38,7 @@ func TestAuthErrorsUseEachAPIVersionsEnvelope(t *testing.T) {
 			}},
 		{"v3 wrong key is unauthorized", "GET", "/v3/users/me", "invalid-x", nil, 401,
 			func(b map[string]any) bool { return str(b, "error", "code") == "unauthorized" }},
-		{"v2 exhausted key on billable call", "POST", "/v2/video/generate", "exhausted-1", seedVideoRequest(firstAvatar, firstVoice, "hi"), 402,
+		{"v2 exhausted key on billable call", "POST", "/v2/video/generate", "exhausted-1", simtest.HeyGenVideoRequest(firstAvatar, firstVoice, "hi"), 402,
 			func(b map[string]any) bool { return str(b, "error", "code") == "insufficient_credit" }},
 		{"v3 exhausted key on billable call", "POST", "/v3/videos", "exhausted-1", map[string]any{"type": "avatar"}, 402,
 			func(b map[string]any) bool { return str(b, "error", "code") == "insufficient_credit" }},
@@ -73,7 +74,7 @@ func TestValidationErrorsUseProviderFormat(t *testing.T) {
 		code, param        string
 	}{
 		{"generate without video_inputs", "POST", "/v2/video/generate", map[string]any{"test": true}, 400, "invalid_parameter", ""},
-		{"generate with unknown avatar", "POST", "/v2/video/generate", seedVideoRequest("nobody", firstVoice, "hi"), 400, "avatar_not_found", ""},
+		{"generate with unknown avatar", "POST", "/v2/video/generate", simtest.HeyGenVideoRequest("nobody", firstVoice, "hi"), 400, "avatar_not_found", ""},
 		{"v3 video without avatar_id", "POST", "/v3/videos", map[string]any{"type": "avatar", "script": "hi"}, 400, "invalid_parameter", "avatar_id"},
 		{"v3 video with bad resolution", "POST", "/v3/videos", map[string]any{"type": "avatar", "avatar_id": firstAvatar, "script": "hi", "resolution": "8k"}, 400, "invalid_parameter", "resolution"},
 		{"v3 video with unknown avatar", "POST", "/v3/videos", map[string]any{"type": "avatar", "avatar_id": "nope", "script": "hi"}, 404, "avatar_not_found", ""},
@@ -106,7 +107,7 @@ func TestSeedWorkflowEndsWithRangeableMP4(t *testing.T) {
 		str(vo.body, "data", "voices", 0, "language") != "English" {
 		t.Fatalf("voices: %.300s", vo.raw)
 	}
-	gen := call3(t, ts, "POST", "/v2/video/generate", "k1", seedVideoRequest(firstAvatar, firstVoice, "Hello, this is a test video."))
+	gen := call3(t, ts, "POST", "/v2/video/generate", "k1", simtest.HeyGenVideoRequest(firstAvatar, firstVoice, "Hello, this is a test video."))
 	id := str(gen.body, "data", "video_id")
 	if gen.status != 200 || len(id) != 32 || gen.body["error"] != nil {
 		t.Fatalf("generate: %d %s", gen.status, gen.raw)
@@ -150,7 +151,7 @@ func TestSeedWorkflowEndsWithRangeableMP4(t *testing.T) {
 
 func TestScriptWithFAILEndsFailedWithErrorObject(t *testing.T) {
 	_, ts := newSim(t, simcore.Options{})
-	gen := call3(t, ts, "POST", "/v2/video/generate", "k1", seedVideoRequest(firstAvatar, firstVoice, "This one will FAIL."))
+	gen := call3(t, ts, "POST", "/v2/video/generate", "k1", simtest.HeyGenVideoRequest(firstAvatar, firstVoice, "This one will FAIL."))
 	id := str(gen.body, "data", "video_id")
 	var st reply
 	waitFor(t, "failed", func() bool {
@@ -165,7 +166,7 @@ func TestScriptWithFAILEndsFailedWithErrorObject(t *testing.T) {
 
 func TestObjectsAreInvisibleToOtherKeys(t *testing.T) {
 	_, ts := newSim(t, simcore.Options{})
-	id := str(call3(t, ts, "POST", "/v2/video/generate", "alice", seedVideoRequest(firstAvatar, firstVoice, "hi")).body, "data", "video_id")
+	id := str(call3(t, ts, "POST", "/v2/video/generate", "alice", simtest.HeyGenVideoRequest(firstAvatar, firstVoice, "hi")).body, "data", "video_id")
 	asset := call3(t, ts, "POST", "/v1/asset", "alice", "png-bytes", "Content-Type", "image/png")
 	assetID := str(asset.body, "data", "id")
 	tests := []struct {
@@ -390,7 +391,7 @@ func TestWebhookIsSignedWithEndpointSecretWithoutPolling(t *testing.T) {
 			if add.status != 200 || secret == "" {
 				t.Fatalf("add endpoint: %d %s", add.status, add.raw)
 			}
-			req := seedVideoRequest(firstAvatar, firstVoice, tt.script)
+			req := simtest.HeyGenVideoRequest(firstAvatar, firstVoice, tt.script)
 			req["callback_url"], req["callback_id"] = rs.URL+"/callback", "cb-7"
 			id := str(call3(t, ts, "POST", "/v2/video/generate", "k1", req).body, "data", "video_id")
 
@@ -458,7 +459,7 @@ func TestSameSeedGivesSameCatalogAndIDs(t *testing.T) {
 		_, ts := newSim(t, simcore.Options{Seed: seed, PublicURL: "http://sim.test"})
 		avatars = call3(t, ts, "GET", "/v2/avatars", "k1", nil).raw
 		voices = call3(t, ts, "GET", "/v2/voices", "k1", nil).raw
-		videoID = str(call3(t, ts, "POST", "/v2/video/generate", "k1", seedVideoRequest(firstAvatar, firstVoice, "hi")).body, "data", "video_id")
+		videoID = str(call3(t, ts, "POST", "/v2/video/generate", "k1", simtest.HeyGenVideoRequest(firstAvatar, firstVoice, "hi")).body, "data", "video_id")
 		return
 	}
 	a1, v1, id1 := run(42)

@@ -32,6 +32,14 @@ type Options struct {
 	ValidKeys []string
 }
 
+// WithFaults returns o with a fresh fault registry when it has none.
+func (o Options) WithFaults() Options {
+	if o.Faults == nil {
+		o.Faults = NewFaults()
+	}
+	return o
+}
+
 // KeyState classifies a provider key.
 type KeyState int
 
@@ -103,20 +111,15 @@ func (r *Rand) IntN(n int) int {
 }
 
 // Hex returns n random lowercase hex characters.
-func (r *Rand) Hex(n int) string {
-	const digits = "0123456789abcdef"
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = digits[r.r.IntN(16)]
-	}
-	return string(b)
-}
+func (r *Rand) Hex(n int) string { return r.from("0123456789abcdef", n) }
 
 // Alnum returns n random characters from [A-Za-z0-9] (ElevenLabs-style ids).
 func (r *Rand) Alnum(n int) string {
-	const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	return r.from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", n)
+}
+
+// from returns n random characters of chars.
+func (r *Rand) from(chars string, n int) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	b := make([]byte, n)
