@@ -38,6 +38,7 @@ func cmdDemo(ctx context.Context, sio stdio, args []string) error {
 	dir := fs.String("data-dir", demoDefaultDir, "where the demo keeps its database and keys")
 	speed := fs.Float64("speed", 4, "how much faster than real time simulated jobs move")
 	logFormat := fs.String("log-format", "text", "text or json")
+	metricsAddr := fs.String("metrics-addr", "", "serve /metrics without a key on this address (default: on the gateway's, for operator keys)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -75,6 +76,7 @@ func cmdDemo(ctx context.Context, sio stdio, args []string) error {
 		logFormat: *logFormat, prefix: "/api/ai-proxy",
 		corsOrigins: "http://localhost:5173,http://127.0.0.1:5173",
 		getenv:      sio.getenv,
+		metricsAddr: *metricsAddr,
 	}
 	a, err := newApp(ctx, o, logger)
 	if err != nil {
@@ -82,6 +84,12 @@ func cmdDemo(ctx context.Context, sio stdio, args []string) error {
 		return err
 	}
 	defer a.Close()
+	if *metricsAddr != "" {
+		if err := sideListener(ctx, *metricsAddr, "metrics", a.metrics.Handler(), logger); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	key, err := demoSetup(ctx, a, *dir)
 	if err != nil {
 		ln.Close()

@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -134,13 +135,14 @@ func run() error {
 
 // demo is the running `aiproxy demo` process.
 type demo struct {
-	cmd      *exec.Cmd
-	url      string
-	org, key string
-	logPath  string
-	once     sync.Once
-	exitErr  error
-	waitDone chan struct{}
+	cmd        *exec.Cmd
+	url        string
+	metricsURL string // where /metrics is served without a key
+	org, key   string
+	logPath    string
+	once       sync.Once
+	exitErr    error
+	waitDone   chan struct{}
 }
 
 func startDemo(ctx context.Context, bin, work string, speed float64) (*demo, error) {
@@ -149,8 +151,14 @@ func startDemo(ctx context.Context, bin, work string, speed float64) (*demo, err
 	if err != nil {
 		return nil, err
 	}
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	// /metrics on the gateway's own listener needs an operator key; the demo serves it
+	// without one on a listener of its own, on loopback.
 	cmd := exec.Command(bin, "demo", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(work, "demo"),
-		"--speed", strconv.FormatFloat(speed, 'f', -1, 64), "--log-format", "json")
+		"--speed", strconv.FormatFloat(speed, 'f', -1, 64), "--log-format", "json", "--metrics-addr", metricsAddr)
 	cmd.Stderr = logf
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -159,7 +167,7 @@ func startDemo(ctx context.Context, bin, work string, speed float64) (*demo, err
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	d := &demo{cmd: cmd, logPath: logPath, waitDone: make(chan struct{})}
+	d := &demo{cmd: cmd, logPath: logPath, waitDone: make(chan struct{}), metricsURL: "http://" + metricsAddr}
 	vars := make(chan map[string]string, 1)
 	go func() {
 		got := map[string]string{}
@@ -340,7 +348,7 @@ func soak(ctx context.Context, d *demo, o options) *results {
 		s := sample{at: time.Since(start), requests: total.Load(), errors: unexpected.Load()}
 		s.rssKiB = rssKiB(pid)
 		s.fds = openFDs(pid)
-		s.goroutines = goroutines(client, d.url)
+		s.goroutines = goroutines(client, d.metricsURL)
 		res.samples = append(res.samples, s)
 		fmt.Printf("%7s  rss %6.1f MiB  goroutines %4d  fds %4d  requests %7d  unexpected %d\n",
 			s.at.Round(time.Second), float64(s.rssKiB)/1024, s.goroutines, s.fds, s.requests, s.errors)
@@ -671,4 +679,14 @@ func shortDuration(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+// freeAddr returns a loopback address with a port free at the time of asking.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
