@@ -110,11 +110,123 @@ var TenantOnly = Policy{AllowTenantKey: true, DefaultSource: SourceTenant}
 // ServiceSettings override a service's catalog defaults, globally (OrgID 0) or for one org.
 // A nil field keeps the value of the level below (org → global → catalog).
 type ServiceSettings struct {
-	Service   string
+	Service string
+	OrgID   int64
+	Enabled *bool
+	Policy  *Policy
+	// AccountActions, "allow" or "refuse", says whether actions that read or change the
+	// whole provider account may be used with the platform's shared key (nil: refuse).
+	AccountActions *string
+	// RequireIdempotencyKey makes billable actions without an Idempotency-Key a 400.
+	RequireIdempotencyKey *bool
+	UpdatedAt             time.Time
+}
+
+// Job is an object an org created upstream through the gateway — a video, a dubbing, a
+// voice, an asset — recorded so that on a shared provider account each org reaches only
+// its own. Status fields are filled as the job is watched (zero until then).
+type Job struct {
+	ID         int64
+	OrgID      int64
+	Service    string
+	Action     string // the action that created it
+	UpstreamID string // the provider's id
+	Source     Source // whose provider key created it
+	RequestID  string
+	KeyPrefix  string
+	CreatedAt  time.Time
+
+	Status         string // queued, processing, completed, failed; "" until first seen
+	ProviderStatus string // the provider's own word
+	Result         string // JSON: what the provider returned on completion; "" when none
+	Error          string // JSON: the provider's error; "" when none
+	UpdatedAt      time.Time
+}
+
+// Job statuses, the same for every provider (its own word is kept as ProviderStatus).
+const (
+	JobQueued     = "queued"
+	JobProcessing = "processing"
+	JobCompleted  = "completed"
+	JobFailed     = "failed"
+)
+
+// Idempotency states.
+const (
+	IdemInProgress = "in_progress" // the first request is running
+	IdemDone       = "done"        // its answer is stored (or was too large to keep)
+	IdemUnknown    = "unknown"     // the upstream may have run it, but no answer came
+)
+
+// IdempotencyRecord is what the gateway keeps of one Idempotency-Key of one org, for 24
+// hours: the request's fingerprint and, once it finished, its answer.
+type IdempotencyRecord struct {
+	OrgID       int64
+	Key         string
+	Fingerprint string // hex SHA-256 of service, action, canonical envelope, file bytes
+	State       string
+	Status      int    // the answer's status (done)
+	ContentType string // the answer's content type (done)
+	Body        []byte // the answer's body (done and kept)
+	BodyKept    bool   // false: too large to keep; a replay is refused
+	RequestID   string // of the first request
+	CreatedAt   time.Time
+	ExpiresAt   time.Time // the key may be used again after this
+	LeaseUntil  time.Time // an in-progress record not finished by then is unknown
+}
+
+// Usage units: what an invoke may be metered in.
+const (
+	UnitRequests   = "requests"
+	UnitCharacters = "characters"
+	UnitSeconds    = "seconds"
+)
+
+// Units counts metered units by unit name.
+type Units map[string]int64
+
+// UsageDelta is usage to add to one day's row of (org, service, action, source).
+type UsageDelta struct {
+	OrgID         int64
+	Service       string
+	Action        string
+	Source        Source
+	Day           string // UTC, 2006-01-02
+	Calls         int64  // requests that reached the upstream
+	BillableCalls int64  // calls of billable actions that the upstream accepted
+	FailedCalls   int64  // calls the upstream refused, failed or never answered
+	Refused       int64  // invokes refused before the upstream (policy, ownership, budget, input)
+	Replayed      int64  // idempotent replays (no upstream call)
+	Units         Units
+}
+
+// UsageRow is one stored day of usage.
+type UsageRow = UsageDelta
+
+// UsageQuery selects usage rows: one org (0: every org), days From to To inclusive ("" for
+// open ends).
+type UsageQuery struct {
+	OrgID    int64
+	From, To string
+}
+
+// Budget limits what an org may spend on one service per period.
+type Budget struct {
 	OrgID     int64
-	Enabled   *bool
-	Policy    *Policy
+	Service   string
+	Period    string // "day" or "month" (UTC calendar)
+	Limits    Units  // any of UnitRequests, UnitCharacters, UnitSeconds
 	UpdatedAt time.Time
+}
+
+// BudgetReservation is units taken from a budget window for one request in flight.
+type BudgetReservation struct {
+	ID        string // random, unique
+	OrgID     int64
+	Service   string
+	Window    string // the period's start, e.g. "2026-12" or "2026-12-02"
+	Units     Units
+	ExpiresAt time.Time // released by the sweeper if neither committed nor released by then
 }
 
 // Revocation is what revoking a key changed.
@@ -195,8 +307,62 @@ type Store interface {
 	// (before 0: from the newest), at most limit.
 	ListAudit(ctx context.Context, orgID int64, before int64, limit int) ([]*AuditEntry, error)
 
+	// CreateJob stores j and sets its ID. ECONFLICT if (service, upstream id) is recorded.
+	CreateJob(ctx context.Context, j *Job) error
+	// JobByUpstreamID returns ENOTFOUND if no job of the service has that upstream id.
+	JobByUpstreamID(ctx context.Context, service, upstreamID string) (*Job, error)
+	// OwnedJobs returns which of ids (upstream ids of the service) the org created.
+	OwnedJobs(ctx context.Context, orgID int64, service string, ids []string) (map[string]bool, error)
+	// ListJobs returns an org's jobs newest first, with ID < before (0: from the newest),
+	// at most limit; service and status filter when not "".
+	ListJobs(ctx context.Context, orgID int64, service, status string, before int64, limit int) ([]*Job, error)
+	// UpdateJobStatus saves Status, ProviderStatus, Result, Error and UpdatedAt of j.
+	UpdateJobStatus(ctx context.Context, j *Job) error
+
+	// BeginIdempotent stores r (state in progress) unless the org already has a live record
+	// for r.Key; it returns the existing record then (nil when r was stored). A record
+	// past its ExpiresAt is replaced. Atomic across replicas.
+	BeginIdempotent(ctx context.Context, r *IdempotencyRecord) (*IdempotencyRecord, error)
+	// FinishIdempotent saves State, Status, ContentType, Body and BodyKept of r, and its
+	// Fingerprint when not "" (known only once the request has been read).
+	FinishIdempotent(ctx context.Context, r *IdempotencyRecord) error
+	// ForgetIdempotent deletes the org's record of key while it is in progress (a request
+	// refused before it reached the upstream frees its key); otherwise it does nothing.
+	ForgetIdempotent(ctx context.Context, orgID int64, key string) error
+
+	// AddUsage adds the deltas to their day rows, creating them as needed, in one
+	// transaction.
+	AddUsage(ctx context.Context, deltas []UsageDelta) error
+	// ListUsage returns the day rows q selects, ordered by day, org, service, action.
+	ListUsage(ctx context.Context, q UsageQuery) ([]UsageRow, error)
+
+	// PutBudget creates or replaces the budget of (org, service).
+	PutBudget(ctx context.Context, b *Budget) error
+	// GetBudget returns ENOTFOUND when the org has no budget for the service.
+	GetBudget(ctx context.Context, orgID int64, service string) (*Budget, error)
+	// DeleteBudget returns ENOTFOUND when there is none.
+	DeleteBudget(ctx context.Context, orgID int64, service string) error
+	// ListBudgets lists an org's budgets (orgID 0: every org's).
+	ListBudgets(ctx context.Context, orgID int64) ([]*Budget, error)
+
+	// ReserveBudget adds r.Units to the window's counters if, for every unit, used + units
+	// stays within limits (units without a limit are counted but never refuse), and
+	// records r until it is committed or released. Atomic across replicas. It returns
+	// whether it reserved and the counters after (or as they were, when refused).
+	ReserveBudget(ctx context.Context, r *BudgetReservation, limits Units) (ok bool, used Units, err error)
+	// CommitBudget keeps the reservation's units spent and forgets the reservation.
+	CommitBudget(ctx context.Context, id string) error
+	// ReleaseBudget gives the reservation's units back and forgets it. Unknown ids: no-op.
+	ReleaseBudget(ctx context.Context, id string) error
+	// ExpireBudgetReservations releases every reservation whose ExpiresAt is before now;
+	// it returns how many.
+	ExpireBudgetReservations(ctx context.Context, now time.Time) (int, error)
+	// BudgetUsed returns the window's counters (empty when nothing was reserved).
+	BudgetUsed(ctx context.Context, orgID int64, service, window string) (Units, error)
+
 	// Version returns a number that changes whenever anything above changes (except
-	// TouchAPIKeys and AppendAudit), so caches can tell when to reload.
+	// TouchAPIKeys, AppendAudit, jobs, idempotency records, usage and budget counters), so
+	// caches can tell when to reload.
 	Version(ctx context.Context) (int64, error)
 
 	Close() error

@@ -8,11 +8,13 @@ import "fmt"
 const (
 	EINVALID         = "invalid"            // the request is malformed: 400, {"error": …}
 	EUNAUTHORIZED    = "unauthorized"       // no key, or a key that is not valid: 401
+	EBUDGET          = "budget_exhausted"   // the org's budget for the service is used up: 402
 	EFORBIDDEN       = "forbidden"          // a valid key that may not do this: 403
 	ENOTFOUND        = "not_found"          // 404
 	EMETHOD          = "method_not_allowed" // the route does not serve this method: 405
 	ETIMEOUT         = "timeout"            // the client stalled while sending: 408
-	ECONFLICT        = "conflict"           // a unique name is taken: 409
+	ECONFLICT        = "conflict"           // a unique name is taken, or a request collides with another: 409
+	EUNPROCESSABLE   = "unprocessable"      // well-formed, but contradicts what was sent before: 422
 	ETOOLARGE        = "too_large"          // a body over its limit: 413
 	ETHROTTLED       = "throttled"          // a rate limit, ours or the upstream's: 429
 	EINTERNAL        = "internal"           // a bug or an unexpected failure: 500

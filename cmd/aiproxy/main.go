@@ -47,6 +47,10 @@ func commands() []command {
 		{"policy set", "SERVICE [--org SLUG] [--allow-tenant=BOOL] [--allow-platform=BOOL] [--default-source tenant|platform] [--fallback=BOOL]", cmdPolicySet},
 		{"service enable", "SERVICE [--org SLUG]", cmdServiceEnable},
 		{"service disable", "SERVICE [--org SLUG]", cmdServiceDisable},
+		{"usage", "[--org SLUG] [--from DATE] [--to DATE] [--by day|action|service|org]...   (CSV)", cmdUsage},
+		{"budget set", "SERVICE --org SLUG --period day|month [--requests N] [--characters N] [--seconds N]", cmdBudgetSet},
+		{"budget show", "SERVICE --org SLUG", cmdBudgetShow},
+		{"budget delete", "SERVICE --org SLUG", cmdBudgetDelete},
 		{"migrate", "", cmdMigrate},
 		{"secrets rotate", "--new-key-file FILE", cmdSecretsRotate},
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/internal/budgets"
 	"github.com/aiproxy/aiproxy/internal/cache"
 	"github.com/aiproxy/aiproxy/internal/catalog"
 	"github.com/aiproxy/aiproxy/internal/gateway"
@@ -45,6 +46,7 @@ type serverOptions struct {
 	maxInflight int           // one key's requests in progress; 0: no bound
 	bodyIdle    time.Duration // silence allowed between reads of a request body
 	publicURL   string        // scheme://host[:port] for absolute links; "": relative links
+	idemMaxBody int64         // largest passthrough/stream answer kept for idempotent replay
 	metricsAddr string
 	pprofAddr   string
 	redisAddr   string              // Redis for rate limits shared by replicas; "" keeps them in memory
@@ -78,6 +80,7 @@ func cmdServe(ctx context.Context, sio stdio, args []string) error {
 	}
 	fs.IntVar(&o.maxInflight, "max-inflight-per-key", maxInflight, "requests one key may have in progress at once (0: no bound); beyond it 429")
 	fs.DurationVar(&o.bodyIdle, "body-idle-timeout", httpapi.DefaultBodyIdleTimeout, "silence allowed between reads of a request body before the connection is closed")
+	fs.Int64Var(&o.idemMaxBody, "idempotency-max-body-bytes", httpapi.DefaultIdempotencyMaxBody, "largest passthrough or stream answer kept for idempotent replay (json answers are always kept)")
 	fs.StringVar(&o.publicURL, "public-url", sio.envOr("AIPROXY_PUBLIC_URL", ""), "scheme://host[:port] clients reach the gateway at, for absolute links (default: relative links)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", sio.envOr("AIPROXY_METRICS_ADDR", ""), "serve /metrics without a key on this address (keep it private); without it /metrics needs an operator key")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", sio.envOr("AIPROXY_PPROF_ADDR", ""), "serve net/http/pprof on this address (off by default)")
@@ -258,17 +261,63 @@ func newApp(ctx context.Context, o serverOptions, logger *slog.Logger) (*app, er
 		gw.Close()
 		return nil, err
 	}
+	ledger, stopLedger := newBudgetLedger(o, store, logger)
 	api := httpapi.New(httpapi.Config{
 		Store: store, Catalog: cat, Gateway: gw, Vault: vault, Logger: logger,
 		Prefix: o.prefix, CORSOrigins: splitList(o.corsOrigins), Metrics: metrics, MetricsHandler: metricsOnAPI,
 		Limiter: limiter, DefaultRateLimit: o.rateLimit,
 		PublicURL: o.publicURL, BodyIdleTimeout: o.bodyIdle, MaxInflightPerKey: o.maxInflight,
+		Budgets: ledger, IdempotencyMaxBody: o.idemMaxBody,
 	})
 	for svc, u := range upstreams {
 		logger.Info("upstream override", slog.String("service", svc), slog.String("url", u.String()))
 	}
 	return &app{store: store, catalog: cat, vault: vault, api: api, tenancy: api.Tenancy(), handler: api, prefix: o.prefix, gateway: gw,
-		stopWatch: stopWatch, metrics: metrics, closeLimiter: closeLimiter}, nil
+		stopWatch: stopWatch, metrics: metrics, closeLimiter: func() { closeLimiter(); stopLedger() }}, nil
+}
+
+// sweepEvery is how often expired budget reservations (of a replica that died between
+// reserving and settling) are given back.
+const sweepEvery = 30 * time.Second
+
+// newBudgetLedger returns where budgets are counted: Redis, falling back to the store when
+// Redis does not answer (budgets never fail open), when --redis-addr is given; else the
+// store alone. A sweeper gives back expired reservations until stop is called.
+func newBudgetLedger(o serverOptions, store aiproxy.Store, logger *slog.Logger) (ledger interface {
+	tenancy.BudgetLedger
+	Sweep(context.Context) (int, error)
+}, stop func()) {
+	bo := budgets.Options{Logger: logger}
+	closeRedis := func() {}
+	if o.redisAddr != "" {
+		if client, err := redislimit.NewClient(o.redisAddr); err == nil {
+			f := budgets.NewFailover(client, store, bo)
+			ledger, closeRedis = f, func() { f.Close() }
+		}
+	}
+	if ledger == nil {
+		ledger = budgets.NewStoreLedger(store, bo)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(sweepEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if n, err := ledger.Sweep(ctx); err != nil {
+					logger.Warn("giving back expired budget reservations failed", slog.String("error", err.Error()))
+				} else if n > 0 {
+					logger.Info("gave back expired budget reservations", slog.Int("reservations", n))
+				}
+			}
+		}
+	}()
+	return ledger, func() { cancel(); <-done; closeRedis() }
 }
 
 // newLimiter returns the rate limiter: on Redis when --redis-addr is given, so that every

@@ -1,8 +1,10 @@
-// Package cache keeps what the hot path reads — API keys, orgs, service settings and sealed
-// credentials — in memory in front of a store, so that a request in steady state makes no
+// Package cache keeps what the hot path reads — API keys, orgs, service settings, sealed
+// credentials and budgets — in memory in front of a store, so that a request in steady state makes no
 // database round trip. Writes go through to the store and drop the cache; changes made by
 // other replicas are noticed by watching the store's version (polled, or pushed by
-// PostgreSQL's LISTEN/NOTIFY) and drop it too.
+// PostgreSQL's LISTEN/NOTIFY) and drop it too. What changes with every invoke — jobs,
+// idempotency records, usage, budget counters and reservations — is never cached: those
+// calls go straight to the store.
 package cache
 
 import (
@@ -26,6 +28,7 @@ type Store struct {
 	orgs     map[string]entry[*aiproxy.Org]    // by slug
 	settings map[settingsKey]entry[*aiproxy.ServiceSettings]
 	creds    map[credKey]entry[*aiproxy.Credential]
+	budgets  map[budgetKey]entry[*aiproxy.Budget]
 
 	logger *slog.Logger
 	stop   chan struct{}
@@ -35,6 +38,11 @@ type Store struct {
 type settingsKey struct {
 	service string
 	orgID   int64
+}
+
+type budgetKey struct {
+	orgID   int64
+	service string
 }
 
 type credKey struct {
@@ -73,6 +81,7 @@ func (s *Store) reset() {
 	s.orgs = map[string]entry[*aiproxy.Org]{}
 	s.settings = map[settingsKey]entry[*aiproxy.ServiceSettings]{}
 	s.creds = map[credKey]entry[*aiproxy.Credential]{}
+	s.budgets = map[budgetKey]entry[*aiproxy.Budget]{}
 }
 
 // Invalidate drops everything cached.
@@ -193,6 +202,13 @@ func (s *Store) GetCredential(ctx context.Context, service string, source aiprox
 	})
 }
 
+// GetBudget serves budgets, and their absence, from memory.
+func (s *Store) GetBudget(ctx context.Context, orgID int64, service string) (*aiproxy.Budget, error) {
+	return lookup(s, &s.budgets, budgetKey{orgID, service}, true, func() (*aiproxy.Budget, error) {
+		return s.Store.GetBudget(ctx, orgID, service)
+	})
+}
+
 // after runs a write and drops the cache, whether or not the write succeeded (a failed
 // write may still have changed something, and dropping is always safe).
 func (s *Store) after(err error) error {
@@ -232,4 +248,10 @@ func (s *Store) RewrapCredential(ctx context.Context, c *aiproxy.Credential, old
 }
 func (s *Store) PutServiceSettings(ctx context.Context, set *aiproxy.ServiceSettings) error {
 	return s.after(s.Store.PutServiceSettings(ctx, set))
+}
+func (s *Store) PutBudget(ctx context.Context, b *aiproxy.Budget) error {
+	return s.after(s.Store.PutBudget(ctx, b))
+}
+func (s *Store) DeleteBudget(ctx context.Context, orgID int64, service string) error {
+	return s.after(s.Store.DeleteBudget(ctx, orgID, service))
 }

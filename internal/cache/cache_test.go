@@ -52,6 +52,10 @@ func (c *counting) GetCredential(ctx context.Context, s string, src aiproxy.Sour
 	c.reads.Add(1)
 	return c.Store.GetCredential(ctx, s, src, o)
 }
+func (c *counting) GetBudget(ctx context.Context, o int64, s string) (*aiproxy.Budget, error) {
+	c.reads.Add(1)
+	return c.Store.GetBudget(ctx, o, s)
+}
 
 func seed(t testing.TB, s aiproxy.Store) (*aiproxy.Org, *aiproxy.APIKey) {
 	ctx := context.Background()
@@ -82,7 +86,7 @@ const (
 )
 
 // hotPath does what one invoke with the key of that hash reads: with a browser token, the
-// key that minted it too.
+// key that minted it too. The org has no budget (a remembered absence).
 func hotPath(ctx context.Context, s aiproxy.Store, orgID int64, hash string) error {
 	k, err := s.APIKeyByHash(ctx, hash)
 	if err != nil {
@@ -100,6 +104,9 @@ func hotPath(ctx context.Context, s aiproxy.Store, orgID int64, hash string) err
 		if _, err := s.ServiceSettings(ctx, "heygen", id); aiproxy.ErrorCode(err) != aiproxy.ENOTFOUND {
 			return err
 		}
+	}
+	if _, err := s.GetBudget(ctx, orgID, "heygen"); aiproxy.ErrorCode(err) != aiproxy.ENOTFOUND {
+		return err
 	}
 	_, err = s.GetCredential(ctx, "heygen", aiproxy.SourceTenant, orgID)
 	return err
@@ -169,6 +176,63 @@ func TestRevokeThroughTheCacheDropsTheKeyAndItsTokens(t *testing.T) {
 	}
 }
 
+// A budget, and its absence, is served from memory until a budget is put or deleted
+// through the cache, which drops it at once; what changes with every invoke (counters,
+// reservations, usage, jobs, idempotency records) is never cached.
+func TestBudgetIsCachedAndDroppedOnWrite(t *testing.T) {
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cnt := &counting{Store: db}
+	s := cache.New(cnt, 0, nil)
+	defer s.Close()
+	ctx := context.Background()
+	const org = 7
+	reads := func(what string, want int64, do func()) {
+		t.Helper()
+		before := cnt.reads.Load()
+		do()
+		if n := cnt.reads.Load() - before; n != want {
+			t.Errorf("%s: %d reads reached the store, want %d", what, n, want)
+		}
+	}
+	getBudget := func(want int64, wantCode string) {
+		t.Helper()
+		b, err := s.GetBudget(ctx, org, "heygen")
+		if aiproxy.ErrorCode(err) != wantCode {
+			t.Fatalf("GetBudget: %v, want code %q", err, wantCode)
+		}
+		if err == nil && b.Limits[aiproxy.UnitCharacters] != want {
+			t.Fatalf("GetBudget: limit %d, want %d", b.Limits[aiproxy.UnitCharacters], want)
+		}
+	}
+	reads("absent budget, first lookup", 1, func() { getBudget(0, aiproxy.ENOTFOUND) })
+	reads("absent budget, again", 0, func() { getBudget(0, aiproxy.ENOTFOUND) })
+	for _, limit := range []int64{100, 200} {
+		if err := s.PutBudget(ctx, &aiproxy.Budget{OrgID: org, Service: "heygen", Period: "month",
+			Limits: aiproxy.Units{aiproxy.UnitCharacters: limit}}); err != nil {
+			t.Fatal(err)
+		}
+		reads("budget after PutBudget", 1, func() { getBudget(limit, "") })
+		reads("budget, again", 0, func() { getBudget(limit, "") })
+	}
+	// Reservations go to the store every time and leave the cached budget alone.
+	for i := range 3 {
+		r := &aiproxy.BudgetReservation{OrgID: org, Service: "heygen", Window: "2026-12",
+			Units: aiproxy.Units{aiproxy.UnitCharacters: 50}, ExpiresAt: time.Now().Add(time.Minute)}
+		ok, used, err := s.ReserveBudget(ctx, r, aiproxy.Units{aiproxy.UnitCharacters: 120})
+		if err != nil || ok != (i < 2) || used[aiproxy.UnitCharacters] != min(int64(i+1), 2)*50 {
+			t.Fatalf("reservation %d through the cache: %v, %v, %v", i, ok, used, err)
+		}
+	}
+	reads("budget after reservations", 0, func() { getBudget(200, "") })
+	if err := s.DeleteBudget(ctx, org, "heygen"); err != nil {
+		t.Fatal(err)
+	}
+	reads("budget after DeleteBudget", 1, func() { getBudget(0, aiproxy.ENOTFOUND) })
+}
+
 // Two replicas, each with its own cache over one database: a change made through one is in
 // force on the other within one second.
 func testPropagation(t *testing.T, open func(t *testing.T) (aiproxy.Store, aiproxy.Store)) {
@@ -229,6 +293,21 @@ func testPropagation(t *testing.T, open func(t *testing.T) (aiproxy.Store, aipro
 		got, err := b.GetCredential(ctx, "heygen", aiproxy.SourceTenant, o.ID)
 		return err == nil && got.Sealed.KEKID == "k2"
 	})
+	if err := a.PutBudget(ctx, &aiproxy.Budget{OrgID: o.ID, Service: "heygen", Period: "day",
+		Limits: aiproxy.Units{aiproxy.UnitRequests: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	within("budget set", func() bool {
+		got, err := b.GetBudget(ctx, o.ID, "heygen")
+		return err == nil && got.Limits[aiproxy.UnitRequests] == 3
+	})
+	if err := a.DeleteBudget(ctx, o.ID, "heygen"); err != nil {
+		t.Fatal(err)
+	}
+	within("budget deleted", func() bool {
+		_, err := b.GetBudget(ctx, o.ID, "heygen")
+		return aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND
+	})
 }
 
 func TestChangesPropagateBetweenReplicasOnSQLite(t *testing.T) {
@@ -268,9 +347,9 @@ func TestChangesPropagateBetweenReplicasOnPostgres(t *testing.T) {
 	})
 }
 
-// BenchmarkHotPath shows the reads one invoke makes (key, org, two settings, credential)
-// served from memory: "db-reads/op" is 0 through the cache, 5 without it. With a browser
-// token ("-browser-token"), the key that minted it is read too: 0 and 6.
+// BenchmarkHotPath shows the reads one invoke makes (key, org, two settings, budget,
+// credential) served from memory: "db-reads/op" is 0 through the cache, 6 without it. With
+// a browser token ("-browser-token"), the key that minted it is read too: 0 and 7.
 func BenchmarkHotPath(b *testing.B) {
 	for _, tt := range []struct {
 		name   string

@@ -62,6 +62,13 @@ func (u *unreachable) GetCredential(ctx context.Context, s string, src aiproxy.S
 	}
 	return u.counting.GetCredential(ctx, s, src, o)
 }
+func (u *unreachable) GetBudget(ctx context.Context, o int64, s string) (*aiproxy.Budget, error) {
+	if u.down.Load() {
+		u.reads.Add(1)
+		return nil, errDown
+	}
+	return u.counting.GetBudget(ctx, o, s)
+}
 func (u *unreachable) Version(ctx context.Context) (int64, error) {
 	if u.down.Load() {
 		return 0, errDown

@@ -78,6 +78,14 @@ type Endpoint struct {
 	FileFields        []string // multipart/binary: the file field names the upstream expects
 	ContentTypes      []string // binary: accepted content types; empty: any
 
+	// What the action does to jobs and to the provider account (account.go). Load always
+	// sets AccountScope; the others are set only where the catalog gives them.
+	AccountScope AccountScope
+	CreatesJob   []*Pointer  // job actions: where a 2xx json answer holds the new object's id(s)
+	JobRef       *JobRef     // job actions: where the envelope names the job it reads or changes
+	ListFilter   *ListFilter // account list actions whose items can be told apart by id
+	Meter        Meter       // units counted beyond one request per call
+
 	file string // the file it was loaded from, for messages
 }
 

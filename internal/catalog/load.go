@@ -32,8 +32,17 @@ var builtin = sync.OnceValues(func() (*Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Load(sub)
+	return (&Catalog{}).override(sub, "", builtinRules)
 })
+
+// loadRules are what a set of files must give beyond what every file must.
+type loadRules struct {
+	requireAccountScope bool // every endpoint classifies itself (the built-in files)
+}
+
+// builtinRules hold the embedded files to a stricter standard than a deployment's: they
+// classify every action, while a deployment's action without account_scope is account.
+var builtinRules = loadRules{requireAccountScope: true}
 
 // Builtin returns the catalog embedded in the binary (services/*.yaml).
 func Builtin() (*Catalog, error) { return builtin() }
@@ -45,7 +54,7 @@ func Open(dir string) (*Catalog, error) {
 	if err != nil || dir == "" {
 		return c, err
 	}
-	return c.override(os.DirFS(dir), dir)
+	return c.override(os.DirFS(dir), dir, loadRules{})
 }
 
 // Load reads every *.yaml and *.yml file at the root of fsys, one or more services per file
@@ -53,7 +62,7 @@ func Open(dir string) (*Catalog, error) {
 // and no two files may define the same service slug. All problems are reported together,
 // each naming its file and entry.
 func Load(fsys fs.FS) (*Catalog, error) {
-	return (&Catalog{}).override(fsys, "")
+	return (&Catalog{}).override(fsys, "", loadRules{})
 }
 
 // Override returns a new catalog: c with the service files of fsys applied over it.
@@ -62,10 +71,11 @@ func Load(fsys fs.FS) (*Catalog, error) {
 // credential_policy key separately), an endpoint with a slug c already has replaces that
 // endpoint whole (it must be complete) keeping its position, and an endpoint with a new
 // slug is appended. c is not modified. Endpoints cannot be removed, only disabled.
-func (c *Catalog) Override(fsys fs.FS) (*Catalog, error) { return c.override(fsys, "") }
+func (c *Catalog) Override(fsys fs.FS) (*Catalog, error) { return c.override(fsys, "", loadRules{}) }
 
-// override applies the files of fsys; dir, when set, prefixes file names in messages.
-func (c *Catalog) override(fsys fs.FS, dir string) (*Catalog, error) {
+// override applies the files of fsys under rules; dir, when set, prefixes file names in
+// messages.
+func (c *Catalog) override(fsys fs.FS, dir string, rules loadRules) (*Catalog, error) {
 	docs, errs := readServiceFiles(fsys, dir)
 	out := &Catalog{services: make(map[string]*Service, len(c.services)+len(docs))}
 	for slug, s := range c.services {
@@ -82,7 +92,7 @@ func (c *Catalog) override(fsys fs.FS, dir string) (*Catalog, error) {
 			continue
 		}
 		definedIn[slug] = d.file
-		s, serrs := build(c.services[slug], d.file, &d.service)
+		s, serrs := build(c.services[slug], d.file, &d.service, rules)
 		errs = append(errs, serrs...)
 		if s != nil && len(serrs) == 0 {
 			out.services[s.Slug] = s
@@ -193,6 +203,13 @@ type endpointFile struct {
 	RequiredQuery     []string `yaml:"required_query"`
 	FileFields        []string `yaml:"file_fields"`
 	ContentTypes      []string `yaml:"content_types"`
+
+	// What it does to jobs and to the account (account.go).
+	AccountScope string          `yaml:"account_scope"` // public, job or account; default account (required in the built-in files)
+	CreatesJob   []string        `yaml:"creates_job"`   // JSON pointers into a 2xx json answer
+	JobRef       *jobRefFile     `yaml:"job_ref"`       // {in: query|path, name}
+	ListFilter   *listFilterFile `yaml:"list_filter"`   // {items, id, drop}
+	Meter        *meterFile      `yaml:"meter"`         // {characters, seconds, output_seconds}
 }
 
 var slugPattern = regexp.MustCompile(`^[a-z0-9-]+$`)
@@ -202,7 +219,7 @@ var httpMethods = map[string]bool{
 }
 
 // build applies sf over base (nil: a new service) and validates the result.
-func build(base *Service, file string, sf *serviceFile) (*Service, []error) {
+func build(base *Service, file string, sf *serviceFile, rules loadRules) (*Service, []error) {
 	s := &Service{
 		AuthMode:         "header",
 		DefaultTimeout:   defaultServiceTimeout,
@@ -280,7 +297,7 @@ func build(base *Service, file string, sf *serviceFile) (*Service, []error) {
 	}
 	seen := map[string]bool{}
 	for i, ef := range sf.Endpoints {
-		e, eerrs := buildEndpoint(where, i, file, ef)
+		e, eerrs := buildEndpoint(where, i, file, ef, rules)
 		errs = append(errs, eerrs...)
 		if ef.Slug == "" {
 			continue
@@ -319,7 +336,7 @@ func build(base *Service, file string, sf *serviceFile) (*Service, []error) {
 }
 
 // buildEndpoint converts and checks one endpoint on its own; poll_action is checked by build.
-func buildEndpoint(where string, i int, file string, ef *endpointFile) (*Endpoint, []error) {
+func buildEndpoint(where string, i int, file string, ef *endpointFile, rules loadRules) (*Endpoint, []error) {
 	if ef == nil {
 		return nil, []error{fmt.Errorf("%s: endpoint #%d: empty entry", where, i+1)}
 	}
@@ -433,6 +450,7 @@ func buildEndpoint(where string, i int, file string, ef *endpointFile) (*Endpoin
 			}
 		}
 	}
+	buildAccount(e, ef, rules.requireAccountScope, fail)
 	return e, errs
 }
 

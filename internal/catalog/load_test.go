@@ -3,6 +3,7 @@ package catalog
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -344,5 +345,174 @@ endpoints:
 	want := filepath.Join(dir, "broken.yaml") + `: service "elevenlabs": timeout_seconds must be positive`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("error = %v, want it to contain %q", err, want)
+	}
+}
+
+func TestLoadAccountFields(t *testing.T) {
+	c, err := Load(files("acme.yaml", header+
+		endpoint("slug", "make-thing", "method", "POST", "path", "/v1/things", "request_mode", "json",
+			"callback_mode", "poll", "poll_action", "get-thing", "account_scope", "job",
+			"creates_job", "[/data/thing_id, /data/extra~1ids]",
+			"meter", "{characters: /text, seconds: /duration_seconds, output_seconds: /data/duration}")+
+		endpoint("account_scope", "job", "job_ref", "{in: path, name: thing_id}")+
+		endpoint("slug", "thing-status", "path", "/v1/thing_status.get", "account_scope", "job",
+			"job_ref", "{in: query, name: thing_id}", "required_query", "[thing_id]")+
+		endpoint("slug", "list-things", "path", "/v1/things", "account_scope", "account",
+			"list_filter", `{items: /data/things, id: thing_id, drop: [/data/token, /data/total]}`)+
+		endpoint("slug", "list-models", "path", "/v1/models", "account_scope", "account",
+			"list_filter", `{items: "", id: model_id}`)+
+		endpoint("slug", "get-voices", "path", "/v1/voices", "account_scope", "public")+
+		endpoint("slug", "get-user", "path", "/v1/user"),
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Service("acme")
+	strs := func(ps []*Pointer) []string {
+		var out []string
+		for _, p := range ps {
+			out = append(out, p.String())
+		}
+		return out
+	}
+	str := func(p *Pointer) string {
+		if p == nil {
+			return "<nil>"
+		}
+		return p.String()
+	}
+
+	mk := s.Endpoint("make-thing")
+	if mk.AccountScope != AccountScopeJob || !slices.Equal(strs(mk.CreatesJob), []string{"/data/thing_id", "/data/extra~1ids"}) || mk.JobRef != nil {
+		t.Errorf("make-thing: scope %q, creates_job %v, job_ref %+v", mk.AccountScope, strs(mk.CreatesJob), mk.JobRef)
+	}
+	if m := mk.Meter; str(m.Characters) != "/text" || str(m.Seconds) != "/duration_seconds" || str(m.OutputSeconds) != "/data/duration" {
+		t.Errorf("make-thing: meter %s %s %s", str(m.Characters), str(m.Seconds), str(m.OutputSeconds))
+	}
+	if ids, err := mk.CreatedJobIDs(decode(t, `{"data": {"thing_id": "t1", "extra/ids": ["t2", "t3"]}}`)); err != nil || !slices.Equal(ids, []string{"t1", "t2", "t3"}) {
+		t.Errorf("make-thing: CreatedJobIDs = %q, %v", ids, err)
+	}
+	if e := s.Endpoint("get-thing"); e.AccountScope != AccountScopeJob || *e.JobRef != (JobRef{In: JobRefPath, Name: "thing_id"}) || e.CreatesJob != nil {
+		t.Errorf("get-thing: scope %q, job_ref %+v", e.AccountScope, e.JobRef)
+	}
+	if e := s.Endpoint("thing-status"); *e.JobRef != (JobRef{In: JobRefQuery, Name: "thing_id"}) {
+		t.Errorf("thing-status: job_ref %+v", e.JobRef)
+	}
+	lt := s.Endpoint("list-things")
+	if f := lt.ListFilter; lt.AccountScope != AccountScopeAccount || f == nil || f.Items.String() != "/data/things" || f.ID != "thing_id" ||
+		!slices.Equal(strs(f.Drop), []string{"/data/token", "/data/total"}) {
+		t.Errorf("list-things: scope %q, list_filter %+v", lt.AccountScope, lt.ListFilter)
+	}
+	if f := s.Endpoint("list-models").ListFilter; f == nil || !f.Items.IsRoot() || f.ID != "model_id" || f.Drop != nil {
+		t.Errorf("list-models: a bare array answer: list_filter %+v", f)
+	}
+	if e := s.Endpoint("get-voices"); e.AccountScope != AccountScopePublic || e.Meter != (Meter{}) || e.ListFilter != nil {
+		t.Errorf("get-voices: %+v", e)
+	}
+	// A deployment's file may leave an action unclassified: it is account, refused on a shared key.
+	if e := s.Endpoint("get-user"); e.AccountScope != AccountScopeAccount || e.ListFilter != nil || e.JobRef != nil {
+		t.Errorf("get-user: scope %q, want the account default", e.AccountScope)
+	}
+}
+
+func TestLoadRejectsAccountFields(t *testing.T) {
+	post := []string{"method", "POST", "path", "/v1/things", "request_mode", "json"}
+	with := func(base []string, fields ...string) string {
+		return endpoint(append(slices.Clone(base), fields...)...)
+	}
+	tests := []struct {
+		name     string
+		endpoint string
+		want     string
+	}{
+		{"unknown account_scope", endpoint("account_scope", "org"),
+			`acme.yaml: service "acme": endpoint "get-thing": unknown account_scope "org" (want public, job or account)`},
+		{"creates_job on a public action", with(post, "account_scope", "public", "creates_job", "[/id]"),
+			`endpoint "get-thing": creates_job needs account_scope job, not public`},
+		{"creates_job on an unclassified action", with(post, "creates_job", "[/id]"),
+			`endpoint "get-thing": creates_job needs account_scope job, not account`},
+		{"creates_job on a passthrough answer", with(post, "response_mode", "passthrough", "account_scope", "job", "creates_job", "[/id]"),
+			`acme.yaml: service "acme": endpoint "get-thing": creates_job on an endpoint whose response_mode is not json`},
+		{"creates_job on a stream answer", with(post, "response_mode", "stream", "account_scope", "job", "creates_job", "[/id]"),
+			`endpoint "get-thing": creates_job on an endpoint whose response_mode is not json`},
+		{"creates_job pointer without a slash", with(post, "account_scope", "job", "creates_job", "[data/id]"),
+			`endpoint "get-thing": creates_job: JSON pointer "data/id" must be empty or start with /`},
+		{"creates_job pointer with a bad escape", with(post, "account_scope", "job", "creates_job", "[/data/a~2b]"),
+			`endpoint "get-thing": creates_job: JSON pointer "/data/a~2b": ~ must be followed by 0 or 1`},
+		{"creates_job pointing at the whole answer", with(post, "account_scope", "job", "creates_job", `[""]`),
+			`endpoint "get-thing": creates_job: the pointer "" names the whole document`},
+		{"job action naming no job", endpoint("account_scope", "job"),
+			`endpoint "get-thing": account_scope job needs creates_job or job_ref`},
+		{"job_ref on an account action", endpoint("account_scope", "account", "job_ref", "{in: path, name: thing_id}"),
+			`endpoint "get-thing": job_ref needs account_scope job, not account`},
+		{"job_ref in a header", endpoint("account_scope", "job", "job_ref", "{in: header, name: thing_id}"),
+			`endpoint "get-thing": job_ref: in must be query or path, got "header"`},
+		{"job_ref without in", endpoint("account_scope", "job", "job_ref", "{name: thing_id}"),
+			`endpoint "get-thing": job_ref: in must be query or path, got ""`},
+		{"job_ref without name", endpoint("account_scope", "job", "job_ref", "{in: query}"),
+			`endpoint "get-thing": job_ref: missing name`},
+		{"job_ref naming no placeholder", endpoint("account_scope", "job", "job_ref", "{in: path, name: video_id}"),
+			`endpoint "get-thing": job_ref: path template "/v1/things/{thing_id}" has no placeholder {video_id}`},
+		{"job_ref with a query name that is no parameter", endpoint("account_scope", "job", "job_ref", `{in: query, name: "video id"}`),
+			`endpoint "get-thing": job_ref: invalid query parameter name "video id"`},
+		{"job_ref unknown key", endpoint("account_scope", "job", "job_ref", "{in: path, name: thing_id, at: 1}"),
+			"field at not found in type catalog.jobRefFile"},
+		{"list_filter on a public action", endpoint("account_scope", "public", "list_filter", "{items: /data, id: id}"),
+			`endpoint "get-thing": list_filter needs account_scope account, not public`},
+		{"list_filter on a job action", endpoint("account_scope", "job", "job_ref", "{in: path, name: thing_id}", "list_filter", "{items: /data, id: id}"),
+			`endpoint "get-thing": list_filter needs account_scope account, not job`},
+		{"list_filter on a passthrough answer", endpoint("response_mode", "passthrough", "account_scope", "account", "list_filter", "{items: /data, id: id}"),
+			`acme.yaml: service "acme": endpoint "get-thing": list_filter on an endpoint whose response_mode is not json`},
+		{"list_filter without items", endpoint("account_scope", "account", "list_filter", "{id: id}"),
+			`endpoint "get-thing": list_filter: missing items`},
+		{"list_filter without id", endpoint("account_scope", "account", "list_filter", "{items: /data/videos}"),
+			`endpoint "get-thing": list_filter: missing id`},
+		{"list_filter with a bad items pointer", endpoint("account_scope", "account", "list_filter", "{items: data, id: id}"),
+			`endpoint "get-thing": list_filter: items: JSON pointer "data" must be empty or start with /`},
+		{"list_filter with a bad drop pointer", endpoint("account_scope", "account", "list_filter", "{items: /data, id: id, drop: [/token, next~]}"),
+			`endpoint "get-thing": list_filter: drop: JSON pointer "next~" must be empty or start with /`},
+		{"list_filter dropping the whole answer", endpoint("account_scope", "account", "list_filter", `{items: /data, id: id, drop: [""]}`),
+			`endpoint "get-thing": list_filter: drop: the pointer "" names the whole document`},
+		{"characters on an action without a body", endpoint("account_scope", "public", "meter", "{characters: /text}"),
+			`endpoint "get-thing": meter: characters and seconds read the request body, which request_mode raw does not have`},
+		{"seconds on a binary upload", with(post, "request_mode", "binary", "account_scope", "public", "meter", "{seconds: /duration}"),
+			`endpoint "get-thing": meter: characters and seconds read the request body, which request_mode binary does not have`},
+		{"characters with a bad pointer", with(post, "account_scope", "public", "meter", "{characters: text}"),
+			`endpoint "get-thing": meter: characters: JSON pointer "text" must be empty or start with /`},
+		{"seconds at the whole body", with(post, "account_scope", "public", "meter", `{seconds: ""}`),
+			`endpoint "get-thing": meter: seconds: the pointer "" names the whole document`},
+		{"output_seconds without a poll", with(post, "account_scope", "job", "creates_job", "[/id]", "meter", "{output_seconds: /data/duration}"),
+			`endpoint "get-thing": meter: output_seconds needs callback_mode poll: it reads the poll_action's completed answer`},
+		{"output_seconds with a bad pointer", with(post, "callback_mode", "poll", "poll_action", "get-thing", "account_scope", "job",
+			"creates_job", "[/id]", "meter", "{output_seconds: /data/~}"),
+			`endpoint "get-thing": meter: output_seconds: JSON pointer "/data/~": ~ must be followed by 0 or 1`},
+		{"meter unknown unit", with(post, "account_scope", "public", "meter", "{tokens: /text}"),
+			"field tokens not found in type catalog.meterFile"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(files("acme.yaml", header+tt.endpoint))
+			if err == nil {
+				t.Fatalf("loaded %v, want an error", c.Services())
+			}
+			if !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "catalog: ") {
+				t.Errorf("error %q\ndoes not contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestBuiltinFilesMustClassifyEveryAction: the embedded files are loaded under stricter
+// rules than a deployment's, so an action added to them without account_scope fails at
+// start-up instead of becoming account silently.
+func TestBuiltinFilesMustClassifyEveryAction(t *testing.T) {
+	fsys := files("acme.yaml", header+endpoint("slug", "list-voices", "path", "/v1/voices", "account_scope", "public")+okEndpoint)
+	if _, err := Load(fsys); err != nil {
+		t.Fatalf("a deployment's file may leave account_scope out: %v", err)
+	}
+	_, err := (&Catalog{}).override(fsys, "", builtinRules)
+	want := `catalog: acme.yaml: service "acme": endpoint "get-thing": missing account_scope`
+	if err == nil || err.Error() != want {
+		t.Errorf("error = %v, want %q", err, want)
 	}
 }

@@ -371,6 +371,17 @@ func isEnvelopeKey(k string) bool {
 	return false
 }
 
+// Streaming reports whether the envelope's files stream: then they, and whatever the client
+// sent after them, are read only as the upstream request is sent, after Call.Before has
+// returned. What Before cannot see then: for a multipart envelope, every part from the
+// first file part on (a "body" part or plain text parts placed after the files); for a
+// JSON envelope, the files (Files is empty) and any key after "files" (a "body" given
+// after the files; query, headers and path_params always come before the files when they
+// stream). When Streaming is false the envelope has been read to its end: Body, Query,
+// Headers, PathParams and Files are all there is (a file's Data may be nil: its bytes
+// wait in a spool file).
+func (env *Envelope) Streaming() bool { return env.firstFile != nil || env.live != nil }
+
 // hasFiles reports whether the envelope carries any file.
 func (env *Envelope) hasFiles() bool {
 	return len(env.Files) > 0 || env.firstFile != nil || env.live != nil
@@ -1492,6 +1503,13 @@ func (er *envReader) read() error {
 			return err
 		}
 		er.env.Files = files
+		if fp := er.st.fp; fp != nil {
+			for _, f := range sortedKeys(er.files.fields) { // the order of list
+				for _, it := range er.files.fields[f] {
+					fp.add(fp.recs[it], it.field, it.filenameOr(), it.contentTypeOr())
+				}
+			}
+		}
 	}
 	return nil
 }
@@ -1630,18 +1648,22 @@ func (er *envReader) take(fv *filesValue, ev fileEvent) error {
 		switch er.sink {
 		case sinkMemory:
 			m := &memWriter{mem: er.st.mem}
-			valid, err = er.s.decodeData(m)
+			valid, err = er.decode(it, m)
 			it.mem, it.sp = m.b, nil
 		case sinkSpool:
+			if er.st.dry() { // Gateway.Fingerprint: checked and digested, then dropped
+				valid, err = er.decode(it, io.Discard)
+				break
+			}
 			sp, serr := er.st.spoolFile()
 			if serr != nil {
 				return serr
 			}
 			off := sp.n
-			valid, err = er.s.decodeData(sp)
+			valid, err = er.decode(it, sp)
 			it.mem, it.sp, it.off, it.size = nil, sp, off, sp.n-off
 		default:
-			valid, err = er.s.decodeData(io.Discard)
+			valid, err = er.decode(it, io.Discard)
 		}
 		it.badData = !valid
 		return err
@@ -1649,6 +1671,29 @@ func (er *envReader) take(fv *filesValue, ev fileEvent) error {
 		fv.fields[ev.field] = ev.items
 	}
 	return nil
+}
+
+// decode decodes the data of file it into dst (decodeData); when the invoke is
+// fingerprinted, the decoded bytes are digested on the way.
+func (er *envReader) decode(it *fileItem, dst io.Writer) (bool, error) {
+	fp := er.st.fp
+	if fp == nil {
+		return er.s.decodeData(dst)
+	}
+	fp.begin()
+	valid, err := er.s.decodeData(teeWriter{dst, fp})
+	if err != nil {
+		return valid, err
+	}
+	rec, err := fp.end()
+	if err != nil {
+		return valid, err
+	}
+	if fp.recs == nil {
+		fp.recs = map[*fileItem]*fileRecord{}
+	}
+	fp.recs[it] = rec // a "data" given again replaces it, as its bytes do
+	return valid, nil
 }
 
 // list checks the files, in the order of their field names, and returns them so.
@@ -1746,7 +1791,7 @@ func (lv *liveFiles) multipart(call *upstreamCall, mw *multipart.Writer) ([][2]s
 		if err != nil {
 			return upstreamGone{err}
 		}
-		valid, err := s.decodeData(upstreamWriter{w})
+		valid, err := lv.er.decode(it, upstreamWriter{w})
 		it.live, it.badData = true, !valid
 		return err
 	}
@@ -1768,12 +1813,16 @@ func (lv *liveFiles) multipart(call *upstreamCall, mw *multipart.Writer) ([][2]s
 				_, err = s.decodeData(io.Discard)
 			case it.dataKeys == 1 && lv.er.streams(it):
 				err = send(it)
+			case lv.er.st.dry(): // Gateway.Fingerprint: checked and digested, then dropped
+				var valid bool
+				valid, err = lv.er.decode(it, io.Discard)
+				it.badData = !valid
 			default:
 				var sp *spool
 				if sp, err = lv.er.st.spoolFile(); err == nil {
 					off := sp.n
 					var valid bool
-					valid, err = s.decodeData(kickWriter{sp, call.watchdog})
+					valid, err = lv.er.decode(it, kickWriter{sp, call.watchdog})
 					it.sp, it.off, it.size, it.badData = sp, off, sp.n-off, !valid
 				}
 			}
@@ -1785,6 +1834,9 @@ func (lv *liveFiles) multipart(call *upstreamCall, mw *multipart.Writer) ([][2]s
 			if err := lv.problem(it, true); err != nil {
 				return nil, err
 			}
+			if fp := lv.er.st.fp; fp != nil {
+				fp.add(fp.recs[it], it.field, it.filenameOr(), it.contentTypeOr())
+			}
 			if it.live {
 				continue
 			}
@@ -1795,6 +1847,9 @@ func (lv *liveFiles) multipart(call *upstreamCall, mw *multipart.Writer) ([][2]s
 			w, err := mw.CreatePart(h)
 			if err != nil {
 				return nil, upstreamGone{err}
+			}
+			if it.sp == nil { // Gateway.Fingerprint: the bytes were dropped
+				continue
 			}
 			r, err := it.sp.section(it.off, it.size)
 			if err != nil {
@@ -1813,6 +1868,9 @@ func (lv *liveFiles) multipart(call *upstreamCall, mw *multipart.Writer) ([][2]s
 			if err != nil || late == nil {
 				return nil, err
 			}
+			if fp := lv.er.st.fp; fp != nil {
+				fp.bodies = append(fp.bodies, late)
+			}
 			return (&Envelope{Body: late, st: lv.er.st}).bodyFields()
 		}
 	}
@@ -1822,7 +1880,8 @@ func (lv *liveFiles) multipart(call *upstreamCall, mw *multipart.Writer) ([][2]s
 func (lv *liveFiles) binary(call *upstreamCall, ep *catalog.Endpoint, pw *io.PipeWriter) {
 	err := func() error {
 		s := lv.er.s
-		valid, err := s.decodeData(upstreamWriter{pw})
+		fp := lv.er.st.fp
+		valid, err := lv.er.decode(lv.head, upstreamWriter{pw})
 		lv.head.live, lv.head.badData = true, !valid
 		if err != nil {
 			return err
@@ -1847,6 +1906,9 @@ func (lv *liveFiles) binary(call *upstreamCall, ep *catalog.Endpoint, pw *io.Pip
 					if err := lv.problem(ev.item, false); err != nil {
 						return err
 					}
+					if fp != nil {
+						fp.add(fp.recs[lv.head], lv.head.field, lv.head.filenameOr(), lv.head.contentTypeOr())
+					}
 					continue
 				}
 				count++
@@ -1865,8 +1927,14 @@ func (lv *liveFiles) binary(call *upstreamCall, ep *catalog.Endpoint, pw *io.Pip
 				if count > 1 {
 					return invalid("Endpoint '%s' takes exactly one file; %d were given.", ep.Slug, count)
 				}
-				_, err := lv.er.rest()
-				return err
+				late, err := lv.er.rest()
+				if err != nil || fp == nil {
+					return err
+				}
+				if late != nil {
+					fp.bodies = append(fp.bodies, late)
+				}
+				return fp.finish(lv.er.env)
 			}
 		}
 	}()

@@ -6,6 +6,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"hash"
 	"net"
 	"net/http"
 	"net/url"
@@ -149,23 +150,84 @@ func (g *Gateway) MaxEnvelopeBytes() int64 { return g.maxEnvelopeBytes }
 // MaxUploadBytes is the limit on a whole request body.
 func (g *Gateway) MaxUploadBytes() int64 { return g.maxUploadBytes }
 
+// MaxJSONResponse is the limit on a json action's answer (a Capture of this many bytes
+// keeps any json answer whole).
+func (g *Gateway) MaxJSONResponse() int64 { return g.maxJSONResponse }
+
 // CredentialFunc resolves the provider key. It is called after the envelope and path are
 // known to be valid, right before the upstream call.
 type CredentialFunc func(ctx context.Context) (string, error)
 
 // Call is one invoke.
+//
+// Its hooks let the caller apply rules of its own (job ownership, idempotency, metering)
+// without the gateway knowing them. Each is optional, and a nil hook costs nothing.
 type Call struct {
 	Service    *catalog.Service
 	Endpoint   *catalog.Endpoint
 	RequestID  string
 	Credential CredentialFunc
+
+	// Before is called once the envelope's non-file parts are known and found valid for the
+	// endpoint (the path renders, files only where the endpoint takes them, …), before the
+	// credential is resolved and before any byte goes upstream; an error aborts the invoke
+	// with that error, and nothing is sent. It runs on the request's goroutine, once.
+	//
+	// What env holds then:
+	//   - a JSON envelope read whole (no file, or files that had to wait in the spool):
+	//     everything; env.Files lists the files (their Data may be nil: they are spooled).
+	//   - a JSON envelope whose files stream (env.Streaming()): query, headers and
+	//     path_params (all given before "files", or the files would not stream), and body
+	//     if it came before "files"; a "body" after "files" is not known (env.Body is nil),
+	//     and env.Files is empty.
+	//   - a multipart envelope: every text part before the first file part (body, query,
+	//     headers, path_params, plain fields); when there is a file (env.Streaming()), a
+	//     "body" part or plain text parts after it are not known, and no file is listed.
+	// Before must not modify env or keep it after returning.
+	Before func(ctx context.Context, env *Envelope) error
+
+	// Fingerprint, when set, receives the request's canonical form (see hooks.go): query,
+	// headers, path_params and body in canonical encodings, plain text fields, then each
+	// file's field, filename, content type, size and SHA-256 of its bytes, digested as
+	// they stream. It is the same for the same request whatever its transport (JSON with
+	// base64 files or multipart), JSON key order and white space, multipart boundary and
+	// part order, and it is written once the whole envelope has been read (Result.
+	// Fingerprinted). Gateway.Fingerprint computes it without calling the upstream.
+	Fingerprint hash.Hash
+
+	// Capture, when set, receives a copy of the answer sent to the client (see Capture).
+	Capture *Capture
+
+	// TransformJSON, when set, rewrites a json action's 2xx answer after it was validated
+	// and scrubbed, before it is sent: status is the upstream's, body the answer (valid only
+	// during the call; the result may be body itself, or a slice of it). It is not called
+	// for an empty answer. Its result must be JSON: anything else is the 502 of an upstream
+	// failure (cause "transform produced invalid JSON"). An error fails the invoke with that
+	// error, and nothing is sent. The result is the caller's memory, not reserved in the
+	// memory budget.
+	TransformJSON func(status int, body []byte) ([]byte, error)
 }
 
-// Result describes a finished invoke, for the request log and metrics.
+// Result describes a finished invoke, for the request log, metrics, and the caller's
+// accounting.
 type Result struct {
 	Status         int   // what the client got; 0 if it left before any answer
 	UpstreamStatus int   // 0 if there was no upstream answer
 	BytesOut       int64 // body bytes written to the client
+
+	// Sent: some of the request may have reached the upstream (the transport had a
+	// connection and began writing; it errs on the side of true). False: refused before
+	// the upstream (a bad envelope, Before, the credential, a connection that could not
+	// be made) — the provider cannot have run it.
+	Sent bool
+	// Answered: an upstream status line was received (any status). Sent && !Answered is a
+	// call whose outcome is unknown (a timeout or a reset after the request went out): the
+	// provider may have run it.
+	Answered bool
+	// Fingerprinted: Call.Fingerprint holds the canonical form of the whole request. False
+	// without a Fingerprint, when the envelope was refused, or when the invoke ended before
+	// the whole upload was read (an upstream that answered before taking all of it).
+	Fingerprinted bool
 }
 
 // Invoke reads the envelope from r and performs the call. Errors that happen before
@@ -177,6 +239,16 @@ func (g *Gateway) Invoke(w http.ResponseWriter, r *http.Request, c Call) (Result
 	r.Body = http.MaxBytesReader(w, r.Body, g.maxUploadBytes)
 	st := newReqState(g.limits, g.budget)
 	defer st.close() // the memory reservation and the spool end with the invoke
+	if c.Fingerprint == nil {
+		return g.invoke(w, r, c, st)
+	}
+	st.fp = newFingerprint(c.Fingerprint, st)
+	res, err := g.invoke(w, r, c, st)
+	res.Fingerprinted = st.fp.close() // nothing more goes into c.Fingerprint
+	return res, err
+}
+
+func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, c Call, st *reqState) (Result, error) {
 	env, err := g.readEnvelope(r, c, st)
 	if err != nil {
 		return Result{}, err

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -38,14 +39,24 @@ type upstreamCall struct {
 	// belongs in it too.
 	mem *memHold
 
+	capture   *Capture                                      // Call.Capture
+	transform func(status int, body []byte) ([]byte, error) // Call.TransformJSON
+
 	bodyErrState  firstError
 	watchdogState watchdog
 	scrub         scrubber
 	trace         httptrace.ClientTrace
 	conns         atomic.Int32 // connections the transport used for this call
+	bodyRead      atomic.Bool  // the transport began to read the body: the headers are out
 }
 
 func (c *upstreamCall) gotConn(httptrace.GotConnInfo) { c.conns.Add(1) }
+
+// sent reports whether any of the request may have reached the upstream (Result.Sent).
+// The transport reads a request's body only once it has a connection and has written the
+// headers on it; a request without a body (raw mode) counts as sent once a connection was
+// got for it, its headers following at once. Both err on the side of "sent".
+func (c *upstreamCall) sent() bool { return c.bodyRead.Load() || c.conns.Load() > 0 }
 
 // refuse records a fault in the client's upload found while the upstream request is under
 // way, and aborts that request: the client gets this error (transportError reads bodyErr
@@ -90,29 +101,21 @@ func (c *upstreamCall) settle(err error) error {
 	return c.refuse(publicErr(err))
 }
 
-// prepare validates the envelope against the endpoint, resolves the credential and builds
-// the upstream request. Nothing is sent yet.
+// prepare validates the envelope against the endpoint, runs Call.Before, resolves the
+// credential and builds the upstream request. Nothing is sent yet.
 func (g *Gateway) prepare(ctx context.Context, c Call, env *Envelope) (*upstreamCall, error) {
 	ep := c.Endpoint
-	path, err := ep.Path.Render(env.PathParams)
+	u, fields, err := g.check(c, env)
 	if err != nil {
 		return nil, err
 	}
-	u, err := g.upstreamURL(c, path, env.Query)
-	if err != nil {
-		return nil, err
-	}
-	if env.hasFiles() && ep.RequestMode != catalog.RequestMultipart && ep.RequestMode != catalog.RequestBinary {
-		return nil, invalid("Endpoint '%s' does not take files.", ep.Slug)
-	}
-	if ep.RequestMode == catalog.RequestBinary {
-		if err := checkBinaryEnvelope(ep, env); err != nil {
+	if fp := env.state().fp; fp != nil && !env.Streaming() {
+		if err := fp.finish(env); err != nil {
 			return nil, err
 		}
 	}
-	var fields [][2]string
-	if ep.RequestMode == catalog.RequestMultipart {
-		if fields, err = env.bodyFields(); err != nil {
+	if c.Before != nil {
+		if err := c.Before(ctx, env); err != nil {
 			return nil, err
 		}
 	}
@@ -124,44 +127,31 @@ func (g *Gateway) prepare(ctx context.Context, c Call, env *Envelope) (*upstream
 	timeout := c.Service.TimeoutFor(ep)
 	ctx, cancel := context.WithCancelCause(ctx)
 	// One allocation holds the call and the state its helpers share.
-	call := &upstreamCall{cancel: cancel, secret: secret, scrub: makeScrubber(secret), mem: env.state().mem}
+	call := &upstreamCall{cancel: cancel, secret: secret, scrub: makeScrubber(secret), mem: env.state().mem,
+		capture: c.Capture, transform: c.TransformJSON}
 	call.bodyErr = &call.bodyErrState
 	call.watchdog = &call.watchdogState
 	call.watchdog.start(timeout, func() { cancel(errTimedOut) })
-	if ep.RequestMode == catalog.RequestRaw && retryable(ep.HTTPMethod) {
-		// Count the connections the transport uses, for do's retry rule. Set up here, on
-		// the context the request is made with, rather than by copying the request later.
+	if ep.RequestMode == catalog.RequestRaw {
+		// Count the connections the transport uses: for do's retry rule, and for
+		// Result.Sent of a call without a body. Set up here, on the context the request is
+		// made with, rather than by copying the request later.
 		call.trace.GotConn = call.gotConn
 		ctx = httptrace.WithClientTrace(ctx, &call.trace)
 	}
 
-	var body io.Reader
 	header := filterRequestHeaders(env.Headers, []string{c.Service.AuthHeader}, g.credentialHeaders)
-	switch ep.RequestMode {
-	case catalog.RequestJSON:
-		b := []byte(env.Body)
-		if b == nil {
-			b = []byte("{}")
-		}
-		body = bytes.NewReader(b)
-		header.Set("Content-Type", "application/json")
-	case catalog.RequestMultipart:
-		pr, pw := io.Pipe()
-		mw := multipart.NewWriter(pw)
-		header.Set("Content-Type", mw.FormDataContentType())
-		go produceMultipart(call, pw, mw, fields, env)
-		body = pr
-	case catalog.RequestBinary:
-		var ct string
-		if body, ct, err = binaryBody(call, ep, env); err != nil {
-			cancel(err)
-			call.watchdog.stop()
-			return nil, err
-		}
+	body, ct, err := requestBody(call, ep, env, fields)
+	if err != nil {
+		cancel(err)
+		call.watchdog.stop()
+		return nil, err
+	}
+	if ct != "" {
 		header.Set("Content-Type", ct)
 	}
 	if body != nil {
-		body = &progressReader{r: body, wd: call.watchdog}
+		body = &uploadReader{r: body, call: call}
 	}
 	// The URL is built already: hand it over rather than print and re-parse it.
 	req, err := http.NewRequestWithContext(ctx, ep.HTTPMethod, "", body)
@@ -171,7 +161,7 @@ func (g *Gateway) prepare(ctx context.Context, c Call, env *Envelope) (*upstream
 		return nil, err
 	}
 	req.URL, req.Host = u, u.Host
-	if br, ok := body.(*progressReader); ok {
+	if br, ok := body.(*uploadReader); ok {
 		switch r := br.r.(type) {
 		case *bytes.Reader:
 			req.ContentLength = int64(r.Len())
@@ -195,6 +185,57 @@ func (g *Gateway) prepare(ctx context.Context, c Call, env *Envelope) (*upstream
 	}
 	call.req = req
 	return call, nil
+}
+
+// check validates the envelope against the endpoint: what prepare refuses before the
+// credential is resolved. It returns the upstream URL and, for a multipart endpoint, the
+// text fields the body makes.
+func (g *Gateway) check(c Call, env *Envelope) (*url.URL, [][2]string, error) {
+	ep := c.Endpoint
+	path, err := ep.Path.Render(env.PathParams)
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := g.upstreamURL(c, path, env.Query)
+	if err != nil {
+		return nil, nil, err
+	}
+	if env.hasFiles() && ep.RequestMode != catalog.RequestMultipart && ep.RequestMode != catalog.RequestBinary {
+		return nil, nil, invalid("Endpoint '%s' does not take files.", ep.Slug)
+	}
+	if ep.RequestMode == catalog.RequestBinary {
+		if err := checkBinaryEnvelope(ep, env); err != nil {
+			return nil, nil, err
+		}
+	}
+	var fields [][2]string
+	if ep.RequestMode == catalog.RequestMultipart {
+		if fields, err = env.bodyFields(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return u, fields, nil
+}
+
+// requestBody returns the upstream body and its Content-Type ("" for a raw call, which has
+// none). A multipart body is written by a goroutine of its own as it is read.
+func requestBody(call *upstreamCall, ep *catalog.Endpoint, env *Envelope, fields [][2]string) (io.Reader, string, error) {
+	switch ep.RequestMode {
+	case catalog.RequestJSON:
+		b := []byte(env.Body)
+		if b == nil {
+			b = []byte("{}")
+		}
+		return bytes.NewReader(b), "application/json", nil
+	case catalog.RequestMultipart:
+		pr, pw := io.Pipe()
+		mw := multipart.NewWriter(pw)
+		go produceMultipart(call, pw, mw, fields, env)
+		return pr, mw.FormDataContentType(), nil
+	case catalog.RequestBinary:
+		return binaryBody(call, ep, env)
+	}
+	return nil, "", nil
 }
 
 // checkBinaryEnvelope: a binary endpoint takes exactly one file (contract §4).
@@ -246,7 +287,11 @@ func binaryBody(call *upstreamCall, ep *catalog.Endpoint, env *Envelope) (io.Rea
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
-	return &binaryPartReader{part: p, mr: env.parts, call: call, st: env.state()}, ct, nil
+	b := &binaryPartReader{part: p, mr: env.parts, call: call, st: env.state(), env: env}
+	if fp := b.st.fp; fp != nil {
+		fp.begin()
+	}
+	return b, ct, nil
 }
 
 // binaryPartReader streams one file part and, at its end, checks that no second file
@@ -256,6 +301,7 @@ type binaryPartReader struct {
 	mr   *multipart.Reader
 	call *upstreamCall
 	st   *reqState
+	env  *Envelope
 	done bool
 }
 
@@ -264,6 +310,10 @@ func (b *binaryPartReader) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	n, err := b.part.Read(p)
+	fp := b.st.fp
+	if fp != nil {
+		fp.Write(p[:n])
+	}
 	if err != io.EOF {
 		if err != nil {
 			err = b.call.refuse(readError(err))
@@ -271,9 +321,21 @@ func (b *binaryPartReader) Read(p []byte) (int, error) {
 		return n, err
 	}
 	b.done = true
+	if fp != nil {
+		rec, err := fp.end()
+		if err != nil {
+			return n, b.call.refuse(err)
+		}
+		fp.add(rec, b.part.FormName(), b.part.FileName(), partContentType(b.part))
+	}
 	for {
 		next, nerr := b.mr.NextPart()
 		if nerr == io.EOF {
+			if fp != nil {
+				if err := fp.finish(b.env); err != nil {
+					return n, b.call.refuse(err)
+				}
+			}
 			return n, io.EOF
 		}
 		if nerr != nil {
@@ -284,11 +346,25 @@ func (b *binaryPartReader) Read(p []byte) (int, error) {
 		}
 		// A text part after the file: a binary body has no room for it, but it is held
 		// to the same limits as any text part (and refused where a multipart body would).
-		if name := next.FormName(); isEnvelopeKey(name) && name != keyBody {
+		name := next.FormName()
+		if isEnvelopeKey(name) && name != keyBody {
 			return n, b.call.refuse(invalid("Part '%s' must come before the first file part.", name))
 		}
-		if err := b.st.skipTextPart(next, next.FormName()); err != nil {
+		if fp == nil {
+			if err := b.st.skipTextPart(next, name); err != nil {
+				return n, b.call.refuse(err)
+			}
+			continue
+		}
+		// Fingerprinted: the part is part of the request, used upstream or not.
+		data, err := b.st.readTextPart(next, name)
+		if err != nil {
 			return n, b.call.refuse(err)
+		}
+		if name == keyBody {
+			fp.bodies = append(fp.bodies, data)
+		} else {
+			fp.fields = append(fp.fields, [2]string{name, string(data)})
 		}
 	}
 }
@@ -299,6 +375,7 @@ func (b *binaryPartReader) Read(p []byte) (int, error) {
 // more (the request has started) and fail the call; so does any text part above its limit.
 func produceMultipart(call *upstreamCall, pw *io.PipeWriter, mw *multipart.Writer, fields [][2]string, env *Envelope) {
 	st := env.state()
+	fp := st.fp
 	err := func() error {
 		for _, f := range fields {
 			if err := writeField(mw, f[0], f[1]); err != nil {
@@ -358,8 +435,17 @@ func produceMultipart(call *upstreamCall, pw *io.PipeWriter, mw *multipart.Write
 							return err
 						}
 					}
-				} else if err := writeField(mw, name, string(data)); err != nil {
-					return err
+					if fp != nil {
+						fp.bodies = append(fp.bodies, data)
+					}
+				} else {
+					value := string(data)
+					if err := writeField(mw, name, value); err != nil {
+						return err
+					}
+					if fp != nil {
+						fp.fields = append(fp.fields, [2]string{name, value})
+					}
 				}
 			} else {
 				if err := checkFilePart(p); err != nil {
@@ -373,8 +459,20 @@ func produceMultipart(call *upstreamCall, pw *io.PipeWriter, mw *multipart.Write
 				if err != nil {
 					return upstreamGone{err}
 				}
-				if _, err := io.Copy(upstreamWriter{w}, &clientReader{p}); err != nil {
+				var dst io.Writer = upstreamWriter{w}
+				if fp != nil {
+					fp.begin()
+					dst = teeWriter{dst, fp}
+				}
+				if _, err := io.Copy(dst, &clientReader{p}); err != nil {
 					return err
+				}
+				if fp != nil {
+					rec, err := fp.end()
+					if err != nil {
+						return err
+					}
+					fp.add(rec, name, p.FileName(), partContentType(p))
 				}
 			}
 			next, err := env.parts.NextPart()
@@ -386,12 +484,26 @@ func produceMultipart(call *upstreamCall, pw *io.PipeWriter, mw *multipart.Write
 			}
 			p = next
 		}
+		if fp != nil {
+			// The whole envelope has been read and found valid.
+			if err := fp.finish(env); err != nil {
+				return err
+			}
+		}
 		if err := mw.Close(); err != nil {
 			return upstreamGone{err}
 		}
 		return nil
 	}()
 	pw.CloseWithError(call.settle(err)) // nil closes normally
+}
+
+// partContentType is the content type a file part is sent with.
+func partContentType(p *multipart.Part) string {
+	if ct := p.Header.Get("Content-Type"); ct != "" {
+		return ct
+	}
+	return "application/octet-stream"
 }
 
 // clientReader classifies errors reading the client's body, so the caller can tell "the
@@ -506,8 +618,9 @@ type limits struct {
 type reqState struct {
 	lim  limits
 	mem  *memHold
-	held int64 // JSON envelope values kept (lim.held)
-	text int64 // multipart text parts kept (lim.parts)
+	held int64        // JSON envelope values kept (lim.held)
+	text int64        // multipart text parts kept (lim.parts)
+	fp   *fingerprint // Call.Fingerprint or Gateway.Fingerprint; nil: none
 
 	mu     sync.Mutex
 	sp     *spool
@@ -742,6 +855,25 @@ func (f *firstError) get() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.err
+}
+
+// uploadReader is the upstream body as the transport reads it: it notes that the transport
+// began to read it (the headers are out: Result.Sent), and tells the watchdog about
+// progress, as progressReader does.
+type uploadReader struct {
+	r    io.Reader
+	call *upstreamCall
+}
+
+func (u *uploadReader) Read(b []byte) (int, error) {
+	if !u.call.bodyRead.Load() {
+		u.call.bodyRead.Store(true)
+	}
+	n, err := u.r.Read(b)
+	if n > 0 {
+		u.call.watchdog.kick()
+	}
+	return n, err
 }
 
 // progressReader tells the watchdog about upload progress: a slow but moving upload is

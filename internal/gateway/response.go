@@ -32,11 +32,11 @@ func (g *Gateway) roundTrip(w http.ResponseWriter, r *http.Request, c Call, up *
 
 	resp, err := g.do(up)
 	if err != nil {
-		return Result{}, g.transportError(r, up, err)
+		return Result{Sent: up.sent()}, g.transportError(r, up, err)
 	}
 	defer resp.Body.Close()
 	up.watchdog.kick()
-	res := Result{UpstreamStatus: resp.StatusCode}
+	res := Result{UpstreamStatus: resp.StatusCode, Sent: true, Answered: true}
 	scrub := &up.scrub
 
 	if resp.StatusCode < 200 {
@@ -195,6 +195,9 @@ func (g *Gateway) writeJSON(w http.ResponseWriter, r *http.Request, up *upstream
 	if len(data) == 0 {
 		// No content (204, or an empty 200 to a DELETE): nothing to validate.
 		copyResponseHeaders(w.Header(), resp.Header, scrub)
+		if up.capture != nil {
+			up.capture.begin(resp.StatusCode, w.Header().Get("Content-Type"))
+		}
 		w.WriteHeader(resp.StatusCode)
 		res.Status = resp.StatusCode
 		return res, nil
@@ -206,12 +209,26 @@ func (g *Gateway) writeJSON(w http.ResponseWriter, r *http.Request, up *upstream
 	if !ok {
 		return res, upstreamFailed(errors.New("the provider key matched outside a JSON string: the answer cannot be scrubbed and stay JSON"))
 	}
+	if up.transform != nil {
+		out, err := up.transform(resp.StatusCode, data)
+		if err != nil {
+			return res, err
+		}
+		if !validJSON(out) {
+			return res, upstreamFailed(errTransform)
+		}
+		data = out
+	}
 	h := w.Header()
 	copyResponseHeaders(h, resp.Header, scrub)
 	if !isJSONType(resp.Header.Get("Content-Type")) {
 		h.Set("Content-Type", "application/json")
 	}
 	h.Set("Content-Length", strconv.Itoa(len(data)))
+	if up.capture != nil {
+		up.capture.begin(resp.StatusCode, h.Get("Content-Type"))
+		up.capture.add(up.mem, data)
+	}
 	w.WriteHeader(resp.StatusCode)
 	n, _ := w.Write(data)
 	res.Status, res.BytesOut = resp.StatusCode, int64(n)
@@ -406,7 +423,12 @@ func (g *Gateway) writeStream(w http.ResponseWriter, r *http.Request, flush bool
 	if flush {
 		_ = rc.Flush()
 	}
-	out := &scrubWriter{w: w, s: scrub}
+	var dst io.Writer = w
+	if up.capture != nil {
+		up.capture.begin(resp.StatusCode, h.Get("Content-Type"))
+		dst = &captureWriter{w: w, c: up.capture, mem: up.mem}
+	}
+	out := &scrubWriter{w: dst, s: scrub}
 	bufp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bufp)
 	buf := *bufp

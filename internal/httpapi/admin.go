@@ -29,6 +29,7 @@ func (s *Server) adminRoutes() {
 		"GET": s.settingsHandler(true, s.getSettings), "PUT": s.settingsHandler(true, s.putSettings),
 	}, true)
 	s.route("audit", methods{"GET": s.platformAudit}, true)
+	s.route("usage", methods{"GET": s.platformUsage}, true)
 
 	// Org admins (and operators) on one org.
 	s.route("orgs/{org}", methods{"GET": s.getOrg, "PATCH": s.patchOrg, "DELETE": s.deleteOrg}, true)
@@ -45,6 +46,8 @@ func (s *Server) adminRoutes() {
 		"GET": s.settingsHandler(false, s.getSettings), "PUT": s.settingsHandler(false, s.putSettings),
 	}, true)
 	s.route("orgs/{org}/audit", methods{"GET": s.orgAudit}, true)
+	s.route("orgs/{org}/usage", methods{"GET": s.orgUsage}, true)
+	s.route("orgs/{org}/budgets/{service}", methods{"GET": s.getBudget, "PUT": s.putBudget, "DELETE": s.deleteBudget}, true)
 
 	// Any org key that is not itself a token (admin or member), and operators.
 	s.route("orgs/{org}/tokens", methods{"POST": s.mintToken}, true)

@@ -80,10 +80,12 @@ func (s *Server) deleteCredential(w http.ResponseWriter, r *http.Request, svc *c
 // settingsAnswer is the JSON of GET/PUT …/settings/.
 func settingsAnswer(rep *tenancy.SettingsReport) map[string]any {
 	return map[string]any{
-		"service":           rep.Service,
-		"is_enabled":        rep.IsEnabled,
-		"credential_policy": rep.Policy,
-		"overrides":         tenancy.SettingsView(rep.Overrides),
+		"service":                 rep.Service,
+		"is_enabled":              rep.IsEnabled,
+		"credential_policy":       rep.Policy,
+		"account_actions":         rep.AccountActions,
+		"require_idempotency_key": rep.RequireIdempotencyKey,
+		"overrides":               tenancy.SettingsView(rep.Overrides),
 	}
 }
 
@@ -120,22 +122,32 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, org *aiprox
 		return err
 	}
 	var body struct {
-		IsEnabled        json.RawMessage `json:"is_enabled"`
-		CredentialPolicy json.RawMessage `json:"credential_policy"`
+		IsEnabled             json.RawMessage `json:"is_enabled"`
+		CredentialPolicy      json.RawMessage `json:"credential_policy"`
+		AccountActions        json.RawMessage `json:"account_actions"`
+		RequireIdempotencyKey json.RawMessage `json:"require_idempotency_key"`
 	}
 	if err := decodeBody(w, r, &body, nil); err != nil {
 		return err
 	}
 	var ch tenancy.SettingsChange
-	switch v := string(body.IsEnabled); v {
+	var err error
+	if ch.Enabled, ch.ClearEnabled, err = boolSetting(body.IsEnabled, "is_enabled"); err != nil {
+		return err
+	}
+	if ch.RequireIdempotencyKey, ch.ClearRequireIdempotencyKey, err = boolSetting(body.RequireIdempotencyKey, "require_idempotency_key"); err != nil {
+		return err
+	}
+	switch v := string(body.AccountActions); v {
 	case "":
 	case "null":
-		ch.ClearEnabled = true
-	case "true", "false":
-		b := v == "true"
-		ch.Enabled = &b
+		ch.ClearAccountActions = true
 	default:
-		return invalid("Field 'is_enabled' must be true, false or null.")
+		var s string
+		if json.Unmarshal(body.AccountActions, &s) != nil {
+			return invalid("Field 'account_actions' must be 'allow', 'refuse' or null.")
+		}
+		ch.AccountActions = &s
 	}
 	switch string(body.CredentialPolicy) {
 	case "":
@@ -162,4 +174,20 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, org *aiprox
 	}
 	writeJSON(w, http.StatusOK, settingsAnswer(rep))
 	return nil
+}
+
+// boolSetting reads a settings field that is true, false or null (remove the level's value);
+// absent leaves it alone.
+func boolSetting(raw json.RawMessage, field string) (set *bool, clear bool, err error) {
+	switch v := string(raw); v {
+	case "":
+	case "null":
+		clear = true
+	case "true", "false":
+		b := v == "true"
+		set = &b
+	default:
+		err = invalid("Field '%s' must be true, false or null.", field)
+	}
+	return set, clear, err
 }

@@ -180,7 +180,7 @@ func TestAdminInvalidInputIs400NamingTheField(t *testing.T) {
 		{"cors origin a wildcard", "PATCH", "/orgs/org-a/", e.adminA, `{"cors_origins": ["*"]}`, 400, `{"error": "Field 'cors_origins' must list origins like https://app.example.com, not \"*\"."}`},
 		{"org name set by patch", "PATCH", "/orgs/org-a/", e.adminA, `{"cors_origins": [], "name": "x"}`, 400, `{"error": "Unknown field 'name'."}`},
 
-		{"settings empty", "PUT", "/orgs/org-a/services/heygen/settings/", e.adminA, `{}`, 400, `{"error": "Request body must set 'is_enabled' or 'credential_policy'."}`},
+		{"settings empty", "PUT", "/orgs/org-a/services/heygen/settings/", e.adminA, `{}`, 400, `{"error": "Request body must set 'is_enabled', 'credential_policy', 'account_actions' or 'require_idempotency_key'."}`},
 		{"settings is_enabled a string", "PUT", "/orgs/org-a/services/heygen/settings/", e.adminA, `{"is_enabled": "yes"}`, 400, `{"error": "Field 'is_enabled' must be true, false or null."}`},
 		{"settings policy by an org admin", "PUT", "/orgs/org-a/services/heygen/settings/", e.adminA, `{"credential_policy": {"allow_platform_key": true}}`, 403, admForbidden},
 		{"settings policy removal by an org admin", "PUT", "/orgs/org-a/services/heygen/settings/", e.adminA, `{"credential_policy": null}`, 403, admForbidden},
@@ -434,15 +434,15 @@ func TestBrowserTokens(t *testing.T) {
 func TestOrgSettingsSwitchAServiceForTheOrg(t *testing.T) {
 	e := newEnv(t)
 	const path = "/orgs/org-a/services/heygen/settings/"
-	assertBody(t, e.admCall("GET", path, e.adminA, ""), 200, `{"service": "heygen", "is_enabled": true,
+	assertBody(t, e.admCall("GET", path, e.adminA, ""), 200, `{"service": "heygen", "is_enabled": true, "account_actions": "refuse", "require_idempotency_key": false,
 		"credential_policy": {"allow_tenant_key": true, "allow_platform_key": false, "default_source": "tenant", "fallback_to_platform_key": false},
-		"overrides": {"service": "heygen", "is_enabled": null, "credential_policy": null}}`)
+		"overrides": {"service": "heygen", "is_enabled": null, "credential_policy": null, "account_actions": null, "require_idempotency_key": null}}`)
 	r := e.admCall("PUT", path, e.adminA, `{"is_enabled": false}`)
 	if r.Status != 200 {
 		t.Fatalf("disable: %d %s", r.Status, r.Body)
 	}
 	assertJSONField(t, r, "is_enabled", `false`)
-	assertJSONField(t, r, "overrides", `{"service": "heygen", "is_enabled": false, "credential_policy": null}`)
+	assertJSONField(t, r, "overrides", `{"service": "heygen", "account_actions": null, "require_idempotency_key": null, "is_enabled": false, "credential_policy": null}`)
 	assertBody(t, e.invoke("heygen", "list-avatars", `{}`), 403, admForbidden)
 	d := e.do("GET", admAPI+"/orgs/org-a/services/", "Api-Key "+e.adminA, nil)
 	if strings.Contains(string(d.Body), `"heygen"`) {
@@ -456,7 +456,7 @@ func TestOrgSettingsSwitchAServiceForTheOrg(t *testing.T) {
 	// null removes the override: the service is back.
 	r = e.admCall("PUT", path, e.adminA, `{"is_enabled": null}`)
 	assertJSONField(t, r, "is_enabled", `true`)
-	assertJSONField(t, r, "overrides", `{"service": "heygen", "is_enabled": null, "credential_policy": null}`)
+	assertJSONField(t, r, "overrides", `{"service": "heygen", "account_actions": null, "require_idempotency_key": null, "is_enabled": null, "credential_policy": null}`)
 	if r := e.invoke("heygen", "list-avatars", `{}`); r.Status != 200 {
 		t.Errorf("after removing the override: %d %s", r.Status, r.Body)
 	}
@@ -487,7 +487,7 @@ func TestOperatorPolicyOverrideThenRemoval(t *testing.T) {
 	}
 	const merged = `{"allow_tenant_key": true, "allow_platform_key": true, "default_source": "tenant", "fallback_to_platform_key": true}`
 	assertJSONField(t, r, "credential_policy", merged)
-	assertJSONField(t, r, "overrides", `{"service": "heygen", "is_enabled": null, "credential_policy": `+merged+`}`)
+	assertJSONField(t, r, "overrides", `{"service": "heygen", "account_actions": null, "require_idempotency_key": null, "is_enabled": null, "credential_policy": `+merged+`}`)
 	if r := e.invoke("heygen", "list-avatars", `{}`); r.Status != 200 || e.up.last(t).Header.Get("X-Api-Key") != platformKey {
 		t.Fatalf("invoke with the platform fallback: %d %s", r.Status, r.Body)
 	}
@@ -500,7 +500,7 @@ func TestOperatorPolicyOverrideThenRemoval(t *testing.T) {
 	// null removes the override: back to tenant-only.
 	r = e.admCall("PUT", path, e.operator, `{"credential_policy": null}`)
 	assertJSONField(t, r, "credential_policy", `{"allow_tenant_key": true, "allow_platform_key": false, "default_source": "tenant", "fallback_to_platform_key": false}`)
-	assertJSONField(t, r, "overrides", `{"service": "heygen", "is_enabled": null, "credential_policy": null}`)
+	assertJSONField(t, r, "overrides", `{"service": "heygen", "account_actions": null, "require_idempotency_key": null, "is_enabled": null, "credential_policy": null}`)
 	assertBody(t, e.invoke("heygen", "list-avatars", `{}`), 404, `{"detail": "No allowed credentials found for external proxy service 'heygen'."}`)
 
 	// The global level: operators set it on …/services/{service}/settings/.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/aiproxy/aiproxy"
 )
@@ -28,11 +29,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 var statusOf = map[string]int{
 	aiproxy.EINVALID:         http.StatusBadRequest,
 	aiproxy.EUNAUTHORIZED:    http.StatusUnauthorized,
+	aiproxy.EBUDGET:          http.StatusPaymentRequired,
 	aiproxy.EFORBIDDEN:       http.StatusForbidden,
 	aiproxy.ENOTFOUND:        http.StatusNotFound,
 	aiproxy.EMETHOD:          http.StatusMethodNotAllowed,
 	aiproxy.ETIMEOUT:         http.StatusRequestTimeout,
 	aiproxy.ECONFLICT:        http.StatusConflict,
+	aiproxy.EUNPROCESSABLE:   http.StatusUnprocessableEntity,
 	aiproxy.ETOOLARGE:        http.StatusRequestEntityTooLarge,
 	aiproxy.ETHROTTLED:       http.StatusTooManyRequests,
 	aiproxy.EINTERNAL:        http.StatusInternalServerError,
@@ -64,10 +67,34 @@ func invalid(format string, args ...any) error {
 // it, and Retry-After when it has one. An error that is not an *aiproxy.Error is a bug or
 // an unexpected failure: it is logged and answered 500 without its text.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) int {
+	a, ok := s.answerOf(r, err)
+	if !ok {
+		return statusClientClosed
+	}
+	if a.retryAfter != "" {
+		w.Header().Set("Retry-After", a.retryAfter)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(a.body)))
+	w.WriteHeader(a.status)
+	_, _ = w.Write(a.body)
+	return a.status
+}
+
+// errorAnswer is an error as the client receives it.
+type errorAnswer struct {
+	status     int
+	body       []byte // JSON
+	retryAfter string
+}
+
+// answerOf renders err (the rules of writeError); ok is false when the client left and no
+// answer is due.
+func (s *Server) answerOf(r *http.Request, err error) (errorAnswer, bool) {
 	ae := aiproxy.AsError(err)
 	if ae == nil || ae.Code == aiproxy.EINTERNAL {
 		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-			return statusClientClosed
+			return errorAnswer{}, false
 		}
 		s.logger.ErrorContext(r.Context(), "internal error", slog.String("request_id", requestID(r.Context())), slog.String("error", err.Error()))
 		ae = errInternal
@@ -85,9 +112,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) i
 		body[k] = v
 	}
 	body[key] = ae.Message
-	if ae.RetryAfter != "" {
-		w.Header().Set("Retry-After", ae.RetryAfter)
+	data, merr := json.Marshal(body)
+	if merr != nil {
+		status, data = http.StatusInternalServerError, []byte(`{"detail": "Internal error."}`)
 	}
-	writeJSON(w, status, body)
-	return status
+	return errorAnswer{status: status, body: data, retryAfter: ae.RetryAfter}, true
 }

@@ -135,14 +135,14 @@ timeout_seconds: 1
 credential_name: testsvc
 credential_policy: {allow_tenant_key: true, allow_platform_key: false, default_source: tenant, fallback_to_platform_key: false}
 endpoints:
-  - {slug: get-json, method: GET, path: "/v1/items", request_mode: raw, response_mode: json}
-  - {slug: post-json, method: POST, path: "/v1/items/{item_id}/do", request_mode: json, response_mode: json}
-  - {slug: download, method: GET, path: "/v1/blob", request_mode: raw, response_mode: passthrough}
-  - {slug: stream, method: POST, path: "/v1/stream", request_mode: json, response_mode: stream}
-  - {slug: upload-multipart, method: POST, path: "/v1/upload", request_mode: multipart, response_mode: json}
-  - {slug: upload-binary, method: POST, path: "/v1/binary", request_mode: binary, response_mode: json}
-  - {slug: upload-binary-stream, method: POST, path: "/v1/binary", request_mode: binary, response_mode: passthrough}
-  - {slug: two-params, method: GET, path: "/v1/a/{first}/b/{second}", request_mode: raw, response_mode: json}
+  - {slug: get-json, method: GET, path: "/v1/items", request_mode: raw, response_mode: json, account_scope: public}
+  - {slug: post-json, method: POST, path: "/v1/items/{item_id}/do", request_mode: json, response_mode: json, account_scope: public}
+  - {slug: download, method: GET, path: "/v1/blob", request_mode: raw, response_mode: passthrough, account_scope: public}
+  - {slug: stream, method: POST, path: "/v1/stream", request_mode: json, response_mode: stream, account_scope: public}
+  - {slug: upload-multipart, method: POST, path: "/v1/upload", request_mode: multipart, response_mode: json, account_scope: public}
+  - {slug: upload-binary, method: POST, path: "/v1/binary", request_mode: binary, response_mode: json, account_scope: public}
+  - {slug: upload-binary-stream, method: POST, path: "/v1/binary", request_mode: binary, response_mode: passthrough, account_scope: public}
+  - {slug: two-params, method: GET, path: "/v1/a/{first}/b/{second}", request_mode: raw, response_mode: json, account_scope: public}
 `
 
 // envOptions adjust newEnv; the zero value is the usual env.

@@ -197,8 +197,29 @@ var matrixRows = []matrixRow{
 		want: [5]int{403, 403, 403, 403, 200}, global: true, has: []string{`"is_enabled":true`}},
 	{name: "read platform audit", pattern: "audit", method: "GET", path: "/audit/",
 		want: [5]int{403, 403, 403, 403, 200}, global: true, has: []string{`"results":[`}},
+	{name: "read org usage", pattern: "orgs/{org}/usage", method: "GET", path: "/orgs/org-a/usage/",
+		want: [5]int{403, 403, 200, 200, 200}, has: []string{`"results":[`}},
+	{name: "read platform usage", pattern: "usage", method: "GET", path: "/usage/?group_by=org",
+		want: [5]int{403, 403, 403, 403, 200}, global: true, has: []string{`"results":[`}},
+	{name: "set budget", pattern: "orgs/{org}/budgets/{service}", method: "PUT", path: "/orgs/org-a/budgets/heygen/",
+		body: `{"period": "month", "limits": {"requests": 1000}}`,
+		want: [5]int{403, 403, 403, 403, 200}, has: []string{`"limits":{"requests":1000}`, `"period":"month"`}},
+	{name: "read budget", pattern: "orgs/{org}/budgets/{service}", method: "GET", prep: setBudget,
+		want: [5]int{403, 403, 200, 200, 200}, has: []string{`"limits":{"requests":1000}`}},
+	{name: "delete budget", pattern: "orgs/{org}/budgets/{service}", method: "DELETE", prep: setBudget,
+		want: [5]int{403, 403, 403, 403, 204}},
 	{name: "delete org", pattern: "orgs/{org}", method: "DELETE", path: "/orgs/org-a/",
 		want: [5]int{403, 403, 403, 403, 204}},
+}
+
+func setBudget(e *env) string {
+	per := "month"
+	n := int64(1000)
+	if _, err := e.mgr.PutBudget(context.Background(), tenancy.CLI, e.orgA, "heygen",
+		tenancy.BudgetChange{Period: &per, Limits: map[string]*int64{"requests": &n}}); err != nil {
+		e.t.Fatal(err)
+	}
+	return "/orgs/org-a/budgets/heygen/"
 }
 
 func setPlatformCred(e *env) string {

@@ -52,6 +52,11 @@ type Config struct {
 	BodyIdleTimeout time.Duration
 	// MaxInflightPerKey bounds one key's requests in progress (0: no bound).
 	MaxInflightPerKey int
+	// IdempotencyMaxBody is the largest passthrough or stream answer kept for idempotent
+	// replay (DefaultIdempotencyMaxBody when 0); json answers are always kept.
+	IdempotencyMaxBody int64
+	// Budgets reserves budget units across replicas (nil: the store's counters).
+	Budgets tenancy.BudgetLedger
 }
 
 // Metrics records requests (implemented by package prom).
@@ -83,9 +88,11 @@ type Server struct {
 	defRate     int
 	table       []Route // every route registered, for Routes
 
-	publicURL string
-	bodyIdle  time.Duration
-	inflight  *inflight
+	publicURL   string
+	bodyIdle    time.Duration
+	inflight    *inflight
+	idemMaxBody int64
+	meter       *tenancy.Meter
 }
 
 // Route is one route of the API: its pattern relative to the prefix, without the trailing
@@ -108,7 +115,10 @@ func New(cfg Config) *Server {
 		now: cfg.Now, mux: http.NewServeMux(), metrics: cfg.Metrics,
 		limiter: cfg.Limiter, defRate: cfg.DefaultRateLimit,
 		publicURL: strings.TrimSuffix(cfg.PublicURL, "/"), bodyIdle: cfg.BodyIdleTimeout,
-		inflight: newInflight(cfg.MaxInflightPerKey),
+		inflight: newInflight(cfg.MaxInflightPerKey), idemMaxBody: cfg.IdempotencyMaxBody,
+	}
+	if s.idemMaxBody <= 0 {
+		s.idemMaxBody = DefaultIdempotencyMaxBody
 	}
 	if s.bodyIdle <= 0 {
 		s.bodyIdle = DefaultBodyIdleTimeout
@@ -123,7 +133,9 @@ func New(cfg Config) *Server {
 		s.now = time.Now
 	}
 	s.touches = newTouchBatcher(s.store, s.logger)
-	s.tenancy = &tenancy.Manager{Store: s.store, Vault: s.vault, Catalog: s.catalog, Now: s.now}
+	s.meter = tenancy.NewMeter(s.store, s.logger)
+	s.tenancy = &tenancy.Manager{Store: s.store, Vault: s.vault, Catalog: s.catalog, Now: s.now,
+		Budgets: cfg.Budgets, Meter: s.meter, Logger: s.logger}
 	s.routes()
 	s.healthRoutes(cfg.MetricsHandler)
 	for pattern, h := range cfg.Extra {
@@ -141,7 +153,10 @@ func (s *Server) Tenancy() *tenancy.Manager { return s.tenancy }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Close flushes pending work.
-func (s *Server) Close() { s.touches.Close() }
+func (s *Server) Close() {
+	s.touches.Close()
+	s.meter.Close()
+}
 
 // handlerFunc is a handler that returns its error for writeError.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error

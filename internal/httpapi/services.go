@@ -56,6 +56,10 @@ type endpointDetail struct {
 	Destructive       bool     `json:"destructive"`
 	PollAction        string   `json:"poll_action,omitempty"`
 	TimeoutSeconds    int      `json:"timeout_seconds"`
+	// What the action reaches of the provider account (public, job, account), and how this
+	// org may use it now on a shared account (docs/cost-control.md).
+	AccountScope  string `json:"account_scope"`
+	SharedAccount string `json:"shared_account"`
 }
 
 func (s *Server) listServices(w http.ResponseWriter, r *http.Request) error {
@@ -107,6 +111,7 @@ func (s *Server) getService(w http.ResponseWriter, r *http.Request) error {
 			PathParams: nonNil(e.Path.Params()), RequiredQuery: e.RequiredQuery, FileFields: e.FileFields,
 			Billable: e.Billable, Destructive: e.Destructive, PollAction: e.PollAction,
 			TimeoutSeconds: int(svc.TimeoutFor(e).Seconds()),
+			AccountScope:   string(e.AccountScope), SharedAccount: tenancy.SharedAccess(e, d.ServiceState, d.Source),
 		})
 	}
 	writeJSON(w, http.StatusOK, out)

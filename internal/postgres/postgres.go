@@ -158,6 +158,27 @@ func get[T any](ctx context.Context, s *Store, scan func(sqlcodec.Row) (*T, erro
 	return v, sqlcodec.Classify(ctx, err, unreachable)
 }
 
+// getAll reads the few rows of a lookup by key with scan: a lookup, under AnswerTimeout as
+// a whole.
+func getAll[T any](ctx context.Context, s *Store, scan func(sqlcodec.Row) (*T, error), query string, args ...any) ([]*T, error) {
+	ctx, cancel := context.WithTimeout(ctx, sqlcodec.AnswerTimeout)
+	defer cancel()
+	var all []*T
+	err := retry(ctx, func() error {
+		rows, err := s.pool.Query(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		all, err = sqlcodec.Collect(rows, scan)
+		return err
+	})
+	if err != nil {
+		return nil, sqlcodec.Classify(ctx, err, unreachable)
+	}
+	return all, nil
+}
+
 // list runs query and reads every row with scan, in a read-only transaction (see tx); what
 // names the list in errors.
 func list[T any](ctx context.Context, s *Store, what string, scan func(sqlcodec.Row) (*T, error), query string, args ...any) ([]*T, error) {
@@ -297,4 +318,20 @@ func utcPtr(t *time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
+}
+
+// nullStamp stores a time that may be unset: the zero time becomes NULL.
+func nullStamp(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// fromNullStamp reads what nullStamp stored: NULL becomes the zero time.
+func fromNullStamp(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
 }

@@ -116,6 +116,18 @@ func TestListenSeesOtherReplicasChanges(t *testing.T) {
 		{"PutServiceSettings", func(ctx context.Context) error {
 			return writer.PutServiceSettings(ctx, &aiproxy.ServiceSettings{Service: "heygen"})
 		}, true},
+		{"ReserveBudget", func(ctx context.Context) error {
+			_, _, err := writer.ReserveBudget(ctx, &aiproxy.BudgetReservation{OrgID: 1, Service: "heygen", Window: "2026-12",
+				Units: aiproxy.Units{aiproxy.UnitRequests: 1}, ExpiresAt: time.Now().Add(time.Minute)}, nil)
+			return err
+		}, false},
+		{"AddUsage", func(ctx context.Context) error {
+			return writer.AddUsage(ctx, []aiproxy.UsageDelta{{OrgID: 1, Service: "heygen", Action: "x", Day: "2026-12-01", Calls: 1}})
+		}, false},
+		{"PutBudget", func(ctx context.Context) error {
+			return writer.PutBudget(ctx, &aiproxy.Budget{OrgID: 1, Service: "heygen", Period: "day",
+				Limits: aiproxy.Units{aiproxy.UnitRequests: 1}})
+		}, true},
 	} {
 		if err := tt.mutate(context.Background()); err != nil {
 			t.Fatalf("%s: %v", tt.name, err)

@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-const settingsColumns = `service, org_id, enabled, policy::text, updated_at`
+const settingsColumns = `service, org_id, enabled, policy::text, account_actions, require_idempotency_key, updated_at`
 
 // ServiceSettings returns the settings for (service, org); ENOTFOUND if none.
 func (s *Store) ServiceSettings(ctx context.Context, service string, orgID int64) (*aiproxy.ServiceSettings, error) {
@@ -33,11 +33,13 @@ func (s *Store) PutServiceSettings(ctx context.Context, ss *aiproxy.ServiceSetti
 	}
 	updated := sqlcodec.Now()
 	return s.write(ctx, true, func(ctx context.Context, tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO service_settings (service, org_id, enabled, policy, updated_at)
-			VALUES ($1, $2, $3, $4::jsonb, $5)
+		if _, err := tx.Exec(ctx, `INSERT INTO service_settings
+				(service, org_id, enabled, policy, account_actions, require_idempotency_key, updated_at)
+			VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)
 			ON CONFLICT (service, org_id) DO UPDATE SET
-				enabled = excluded.enabled, policy = excluded.policy, updated_at = excluded.updated_at`,
-			ss.Service, ss.OrgID, ss.Enabled, policy, updated); err != nil {
+				enabled = excluded.enabled, policy = excluded.policy, account_actions = excluded.account_actions,
+				require_idempotency_key = excluded.require_idempotency_key, updated_at = excluded.updated_at`,
+			ss.Service, ss.OrgID, ss.Enabled, policy, ss.AccountActions, ss.RequireIdempotencyKey, updated); err != nil {
 			return fmt.Errorf("put service settings %s/%d: %w", ss.Service, ss.OrgID, err)
 		}
 		ss.UpdatedAt = updated
@@ -50,7 +52,8 @@ func scanSettings(row sqlcodec.Row) (*aiproxy.ServiceSettings, error) {
 		ss     aiproxy.ServiceSettings
 		policy *string
 	)
-	if err := row.Scan(&ss.Service, &ss.OrgID, &ss.Enabled, &policy, &ss.UpdatedAt); err != nil {
+	if err := row.Scan(&ss.Service, &ss.OrgID, &ss.Enabled, &policy, &ss.AccountActions, &ss.RequireIdempotencyKey,
+		&ss.UpdatedAt); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, err
 		}

@@ -175,6 +175,29 @@ func (v *Vault) Resolve(ctx context.Context, service string, orgID int64, p aipr
 	return "", "", errNoneFound(service)
 }
 
+// Source returns which source an invoke of service by org would use now (the first
+// source in policy order that has a credential), without opening it. Errors as Resolve.
+func (v *Vault) Source(ctx context.Context, service string, orgID int64, p aiproxy.Policy) (aiproxy.Source, error) {
+	order, err := Order(p)
+	if err != nil {
+		return "", err
+	}
+	for _, src := range order {
+		id := orgID
+		if src == aiproxy.SourcePlatform {
+			id = 0
+		}
+		_, err := v.Store.GetCredential(ctx, service, src, id)
+		if aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND {
+			continue
+		} else if err != nil {
+			return "", err
+		}
+		return src, nil
+	}
+	return "", errNoneFound(service)
+}
+
 // Order lists the sources to try under p, in order (contract §7):
 //  1. neither source allowed: EINVALID;
 //  2. the default source if allowed, else the allowed one;

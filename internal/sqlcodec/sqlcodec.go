@@ -3,8 +3,10 @@
 // byte slices never NULL, times at the precision both keep), how result rows become values,
 // how a missing row becomes ENOTFOUND, how a database that does not answer becomes
 // EUNAVAILABLE and how long a call may wait for it, how ListAudit's open bounds become SQL
-// arguments, and how the embedded migration files are named and ordered. The SQL itself,
-// which differs per dialect, stays in each store.
+// arguments, and how the embedded migration files are named and ordered; and, for usage
+// and budgets (metering.go), which units exist, how a batch of usage is checked and put in
+// lock order, and the budget check itself. The SQL, which differs per dialect, stays in
+// each store.
 package sqlcodec
 
 import (

@@ -57,7 +57,8 @@ func (s *Store) UpdateOrg(ctx context.Context, o *aiproxy.Org) error {
 	})
 }
 
-// DeleteOrg removes the org with its keys, credentials and settings; its audit stays.
+// DeleteOrg removes the org with its keys, credentials, settings and budgets; its audit,
+// jobs, usage and idempotency records stay (org ids are never reused).
 func (s *Store) DeleteOrg(ctx context.Context, id int64) error {
 	return s.write(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM orgs WHERE id = ?`, id)
@@ -67,7 +68,7 @@ func (s *Store) DeleteOrg(ctx context.Context, id int64) error {
 		if err := mustAffect(res, "Org %d not found.", id); err != nil {
 			return err
 		}
-		for _, table := range []string{"api_keys", "credentials", "service_settings"} {
+		for _, table := range []string{"api_keys", "credentials", "service_settings", "budgets"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE org_id = ?`, id); err != nil {
 				return fmt.Errorf("delete org %d: %s: %w", id, table, err)
 			}

@@ -170,6 +170,19 @@ func get[T any](ctx context.Context, s *Store, scan func(sqlcodec.Row) (*T, erro
 	return v, sqlcodec.Classify(ctx, err, unreachable)
 }
 
+// getAll reads the few rows of a lookup by key with scan, under AnswerTimeout.
+func getAll[T any](ctx context.Context, s *Store, scan func(sqlcodec.Row) (*T, error), query string, args ...any) ([]*T, error) {
+	ctx, cancel := context.WithTimeout(ctx, sqlcodec.AnswerTimeout)
+	defer cancel()
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, sqlcodec.Classify(ctx, err, unreachable)
+	}
+	defer rows.Close()
+	all, err := sqlcodec.Collect(rows, scan)
+	return all, sqlcodec.Classify(ctx, err, unreachable)
+}
+
 // list runs query and reads every row with scan, under WorkTimeout; what names the list in
 // errors.
 func list[T any](ctx context.Context, s *Store, what string, scan func(sqlcodec.Row) (*T, error), query string, args ...any) ([]*T, error) {
@@ -263,4 +276,20 @@ func fromNullNanos(n sql.NullInt64) *time.Time {
 	}
 	t := fromNanos(n.Int64)
 	return &t
+}
+
+// nullStamp stores a time that may be unset: the zero time becomes NULL.
+func nullStamp(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: nanos(t), Valid: true}
+}
+
+// fromNullStamp reads what nullStamp stored: NULL becomes the zero time.
+func fromNullStamp(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return fromNanos(n.Int64)
 }

@@ -37,6 +37,17 @@ func Run(t *testing.T, open func(t *testing.T) aiproxy.Store) {
 		{"Audit", testAudit},
 		{"Version", testVersion},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"Jobs", testJobs},
+		{"ListJobs", testListJobs},
+		{"Idempotency", testIdempotency},
+		{"IdempotencyRace", testIdempotencyRace},
+		{"ForgetIdempotent", testForgetIdempotent},
+		{"Usage", testUsage},
+		{"UsageConcurrent", testUsageConcurrent},
+		{"Budgets", testBudgets},
+		{"ReserveBudget", testReserveBudget},
+		{"ReserveBudgetNeverOvershoots", testReserveBudgetNeverOvershoots},
+		{"BudgetChurn", testBudgetChurn},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -605,6 +616,12 @@ func testServiceSettings(t *testing.T, s aiproxy.Store) {
 		{"global, disabled", aiproxy.ServiceSettings{Service: "heygen", Enabled: ptr(false)}},
 		{"org, policy only", aiproxy.ServiceSettings{Service: "heygen", OrgID: o.ID, Policy: &policy}},
 		{"org, both", aiproxy.ServiceSettings{Service: "elevenlabs", OrgID: o.ID, Enabled: ptr(true), Policy: &aiproxy.TenantOnly}},
+		{"org, account actions", aiproxy.ServiceSettings{Service: "elevenlabs", OrgID: o.ID, AccountActions: ptr("allow")}},
+		{"org, idempotency key required", aiproxy.ServiceSettings{Service: "elevenlabs", OrgID: o.ID, Enabled: ptr(true),
+			AccountActions: ptr("refuse"), RequireIdempotencyKey: ptr(true)}},
+		{"org, idempotency key not required", aiproxy.ServiceSettings{Service: "elevenlabs", OrgID: o.ID, RequireIdempotencyKey: ptr(false)}},
+		{"global, everything", aiproxy.ServiceSettings{Service: "heygen", Enabled: ptr(true), Policy: &policy,
+			AccountActions: ptr("allow"), RequireIdempotencyKey: ptr(true)}},
 		{"org, back to nil", aiproxy.ServiceSettings{Service: "elevenlabs", OrgID: o.ID}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -635,6 +652,8 @@ func testDeleteOrgCascades(t *testing.T, s aiproxy.Store) {
 		must(t, s.PutCredential(ctx, newCredential("heygen", aiproxy.SourceTenant, o.ID, "kek1")))
 		must(t, s.PutServiceSettings(ctx, &aiproxy.ServiceSettings{Service: "heygen", OrgID: o.ID, Enabled: ptr(true)}))
 		must(t, s.AppendAudit(ctx, &aiproxy.AuditEntry{OrgID: o.ID, Actor: "cli", Action: "org.create", Target: o.Slug}))
+		must(t, s.PutBudget(ctx, &aiproxy.Budget{OrgID: o.ID, Service: "heygen", Period: "day", Limits: aiproxy.Units{aiproxy.UnitRequests: 1}}))
+		must(t, s.CreateJob(ctx, newJob(o.ID, "heygen", "job-"+o.Slug)))
 	}
 	newKey(t, s, 0, "ak_operator")
 	must(t, s.PutCredential(ctx, newCredential("heygen", aiproxy.SourcePlatform, 0, "kek1")))
@@ -652,11 +671,14 @@ func testDeleteOrgCascades(t *testing.T, s aiproxy.Store) {
 		{"key", second(s.APIKeyByPrefix(ctx, "ak_doomed")), aiproxy.ENOTFOUND},
 		{"credential", second(s.GetCredential(ctx, "heygen", aiproxy.SourceTenant, doomed.ID)), aiproxy.ENOTFOUND},
 		{"settings", second(s.ServiceSettings(ctx, "heygen", doomed.ID)), aiproxy.ENOTFOUND},
+		{"budget", second(s.GetBudget(ctx, doomed.ID, "heygen")), aiproxy.ENOTFOUND},
+		{"job (history, like audit)", second(s.JobByUpstreamID(ctx, "heygen", "job-doomed")), ""},
 		{"delete again", s.DeleteOrg(ctx, doomed.ID), aiproxy.ENOTFOUND},
 		{"other org", second(s.OrgByID(ctx, kept.ID)), ""},
 		{"other org's key", second(s.APIKeyByPrefix(ctx, "ak_kept")), ""},
 		{"other org's credential", second(s.GetCredential(ctx, "heygen", aiproxy.SourceTenant, kept.ID)), ""},
 		{"other org's settings", second(s.ServiceSettings(ctx, "heygen", kept.ID)), ""},
+		{"other org's budget", second(s.GetBudget(ctx, kept.ID, "heygen")), ""},
 		{"operator key", second(s.APIKeyByPrefix(ctx, "ak_operator")), ""},
 		{"platform credential", second(s.GetCredential(ctx, "heygen", aiproxy.SourcePlatform, 0)), ""},
 		{"global settings", second(s.ServiceSettings(ctx, "heygen", 0)), ""},
@@ -724,9 +746,13 @@ func testAudit(t *testing.T, s aiproxy.Store) {
 func testVersion(t *testing.T, s aiproxy.Store) {
 	ctx := context.Background()
 	var (
-		org = &aiproxy.Org{Slug: "acme", Name: "Acme"}
-		key = &aiproxy.APIKey{Prefix: "ak_v", Hash: "hv", Role: aiproxy.RoleOperator}
-		cr  = newCredential("heygen", aiproxy.SourcePlatform, 0, "kek1")
+		org    = &aiproxy.Org{Slug: "acme", Name: "Acme"}
+		key    = &aiproxy.APIKey{Prefix: "ak_v", Hash: "hv", Role: aiproxy.RoleOperator}
+		cr     = newCredential("heygen", aiproxy.SourcePlatform, 0, "kek1")
+		job    = newJob(1, "heygen", "v1")
+		idem   = newIdem(1, "key", "fp", 0)
+		budget = &aiproxy.Budget{OrgID: 1, Service: "heygen", Period: "month", Limits: aiproxy.Units{aiproxy.UnitRequests: 10}}
+		resv   = reserve(aiproxy.Units{aiproxy.UnitRequests: 1}, time.Hour)
 	)
 	rewrapped := *cr
 	rewrapped.Sealed.KEKID = "kek2"
@@ -751,7 +777,24 @@ func testVersion(t *testing.T, s aiproxy.Store) {
 		{"PutServiceSettings", func() error {
 			return s.PutServiceSettings(ctx, &aiproxy.ServiceSettings{Service: "heygen", Enabled: ptr(false)})
 		}, true},
+		{"PutServiceSettings new fields", func() error {
+			return s.PutServiceSettings(ctx, &aiproxy.ServiceSettings{Service: "heygen", AccountActions: ptr("allow"), RequireIdempotencyKey: ptr(true)})
+		}, true},
 		{"AppendAudit", func() error { return s.AppendAudit(ctx, &aiproxy.AuditEntry{Actor: "cli", Action: "x"}) }, false},
+		{"CreateJob", func() error { return s.CreateJob(ctx, job) }, false},
+		{"UpdateJobStatus", func() error { job.Status = "completed"; return s.UpdateJobStatus(ctx, job) }, false},
+		{"BeginIdempotent", func() error { return second(s.BeginIdempotent(ctx, idem)) }, false},
+		{"FinishIdempotent", func() error { idem.State = aiproxy.IdemDone; return s.FinishIdempotent(ctx, idem) }, false},
+		{"AddUsage", func() error {
+			return s.AddUsage(ctx, []aiproxy.UsageDelta{{OrgID: 1, Service: "heygen", Action: "x", Day: "2026-12-01", Calls: 1}})
+		}, false},
+		{"PutBudget", func() error { return s.PutBudget(ctx, budget) }, true},
+		{"ReserveBudget", func() error { _, _, err := s.ReserveBudget(ctx, resv, budget.Limits); return err }, false},
+		{"CommitBudget", func() error { return s.CommitBudget(ctx, resv.ID) }, false},
+		{"ReleaseBudget", func() error { return s.ReleaseBudget(ctx, resv.ID) }, false},
+		{"ExpireBudgetReservations", func() error { return second(s.ExpireBudgetReservations(ctx, day)) }, false},
+		{"DeleteBudget unknown", func() error { return ignore(s.DeleteBudget(ctx, 99, "heygen"), aiproxy.ENOTFOUND) }, false},
+		{"DeleteBudget", func() error { return s.DeleteBudget(ctx, budget.OrgID, budget.Service) }, true},
 		{"reads", func() error {
 			_, err := s.ListOrgs(ctx)
 			return err

@@ -56,6 +56,44 @@ func Calls(s aiproxy.Store) []Call {
 			return s.AppendAudit(ctx, &aiproxy.AuditEntry{Actor: "cli", Action: "down"})
 		}},
 		{"ListAudit", false, func(ctx context.Context) error { _, err := s.ListAudit(ctx, 0, 0, 10); return err }},
+		{"CreateJob", true, func(ctx context.Context) error { return s.CreateJob(ctx, newJob(1, "heygen", "down")) }},
+		{"JobByUpstreamID", false, func(ctx context.Context) error { _, err := s.JobByUpstreamID(ctx, "heygen", "down"); return err }},
+		{"OwnedJobs", false, func(ctx context.Context) error {
+			_, err := s.OwnedJobs(ctx, 1, "heygen", []string{"down"})
+			return err
+		}},
+		{"ListJobs", false, func(ctx context.Context) error { _, err := s.ListJobs(ctx, 1, "", "", 0, 10); return err }},
+		{"UpdateJobStatus", true, func(ctx context.Context) error {
+			return s.UpdateJobStatus(ctx, &aiproxy.Job{ID: 1, Status: "queued", UpdatedAt: day})
+		}},
+		{"BeginIdempotent", true, func(ctx context.Context) error {
+			_, err := s.BeginIdempotent(ctx, newIdem(1, "down", "fp", 0))
+			return err
+		}},
+		{"FinishIdempotent", true, func(ctx context.Context) error {
+			return s.FinishIdempotent(ctx, &aiproxy.IdempotencyRecord{OrgID: 1, Key: "down", State: aiproxy.IdemDone})
+		}},
+		{"AddUsage", true, func(ctx context.Context) error {
+			return s.AddUsage(ctx, []aiproxy.UsageDelta{{OrgID: 1, Service: "heygen", Action: "x", Day: "2026-12-01", Calls: 1}})
+		}},
+		{"ListUsage", false, func(ctx context.Context) error { _, err := s.ListUsage(ctx, aiproxy.UsageQuery{OrgID: 1}); return err }},
+		{"PutBudget", true, func(ctx context.Context) error {
+			return s.PutBudget(ctx, &aiproxy.Budget{OrgID: 1, Service: "heygen", Period: "day", Limits: aiproxy.Units{aiproxy.UnitRequests: 1}})
+		}},
+		{"GetBudget", false, func(ctx context.Context) error { _, err := s.GetBudget(ctx, 1, "heygen"); return err }},
+		{"DeleteBudget", true, func(ctx context.Context) error { return s.DeleteBudget(ctx, 1, "heygen") }},
+		{"ListBudgets", false, func(ctx context.Context) error { _, err := s.ListBudgets(ctx, 0); return err }},
+		{"ReserveBudget", true, func(ctx context.Context) error {
+			_, _, err := s.ReserveBudget(ctx, reserve(aiproxy.Units{aiproxy.UnitRequests: 1}, time.Hour), aiproxy.Units{aiproxy.UnitRequests: 5})
+			return err
+		}},
+		{"CommitBudget", true, func(ctx context.Context) error { return s.CommitBudget(ctx, "down") }},
+		{"ReleaseBudget", true, func(ctx context.Context) error { return s.ReleaseBudget(ctx, "down") }},
+		{"ExpireBudgetReservations", true, func(ctx context.Context) error {
+			_, err := s.ExpireBudgetReservations(ctx, day)
+			return err
+		}},
+		{"BudgetUsed", false, func(ctx context.Context) error { _, err := s.BudgetUsed(ctx, 1, "heygen", "2026-12"); return err }},
 		{"Version", false, func(ctx context.Context) error { _, err := s.Version(ctx); return err }},
 	}
 }

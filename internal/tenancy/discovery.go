@@ -12,6 +12,35 @@ import (
 type Discovered struct {
 	ServiceState
 	Endpoints []*catalog.Endpoint
+	// Source is whose provider key the org's calls use now ("" when none is available).
+	Source aiproxy.Source
+}
+
+// How an action may be used on a shared provider account, as discovery tells a client.
+const (
+	SharedNotShared = "not_shared" // the org's calls use its own provider key
+	SharedOpen      = "open"       // catalog data or a computation: nothing to protect
+	SharedOwnJobs   = "own_jobs"   // only on the objects the org created
+	SharedFiltered  = "filtered"   // an account list, cut to the org's own items
+	SharedRefused   = "refused"    // reads or changes the whole account: 403
+	SharedAllowed   = "allowed"    // account-wide, allowed for this org by an operator
+)
+
+// SharedAccess says how ep may be used by the org now, given whose key it would use.
+func SharedAccess(ep *catalog.Endpoint, st ServiceState, source aiproxy.Source) string {
+	switch {
+	case source != aiproxy.SourcePlatform:
+		return SharedNotShared
+	case ep.AccountScope == catalog.AccountScopePublic:
+		return SharedOpen
+	case ep.AccountScope == catalog.AccountScopeJob:
+		return SharedOwnJobs
+	case st.AccountActions == AccountActionsAllow:
+		return SharedAllowed
+	case ep.ListFilter != nil:
+		return SharedFiltered
+	}
+	return SharedRefused
 }
 
 // Discover lists the services the org may use that have at least one endpoint the actor's
@@ -42,7 +71,13 @@ func (m *Manager) DiscoverService(ctx context.Context, a Actor, org *aiproxy.Org
 	if err != nil {
 		return Discovered{}, err
 	}
-	return Discovered{ServiceState: st, Endpoints: visibleEndpoints(a, st.Service)}, nil
+	d := Discovered{ServiceState: st, Endpoints: visibleEndpoints(a, st.Service)}
+	if m.Vault != nil {
+		// No credential (or a policy allowing none) is the invoke's error to give; here it
+		// only means no source.
+		d.Source, _ = m.Vault.Source(ctx, st.Service.Slug, org.ID, st.Policy)
+	}
+	return d, nil
 }
 
 // Action returns what an invoke of service/action by the actor on the org needs: the

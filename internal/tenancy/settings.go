@@ -14,7 +14,18 @@ type ServiceState struct {
 	GlobalEnabled bool // not switched off platform-wide
 	OrgEnabled    bool // not switched off for the org
 	Policy        aiproxy.Policy
+	// AccountActions is "allow" when actions on the whole provider account may be used
+	// with the shared platform key, else "refuse".
+	AccountActions string
+	// RequireIdempotencyKey: billable actions must carry an Idempotency-Key.
+	RequireIdempotencyKey bool
 }
+
+// Values of ServiceSettings.AccountActions.
+const (
+	AccountActionsRefuse = "refuse"
+	AccountActionsAllow  = "allow"
+)
 
 // Enabled reports whether the org may use the service.
 func (s ServiceState) Enabled() bool { return s.GlobalEnabled && s.OrgEnabled }
@@ -24,21 +35,27 @@ func (s ServiceState) Enabled() bool { return s.GlobalEnabled && s.OrgEnabled }
 // nil (nothing stored at that level). Invoke, discovery, the admin API and the command line
 // all get settings through it.
 func Layer(svc *catalog.Service, global, org *aiproxy.ServiceSettings) ServiceState {
-	st := ServiceState{Service: svc, GlobalEnabled: true, OrgEnabled: true, Policy: svc.CredentialPolicy}
-	if global != nil {
-		if global.Enabled != nil {
-			st.GlobalEnabled = *global.Enabled
+	st := ServiceState{Service: svc, GlobalEnabled: true, OrgEnabled: true, Policy: svc.CredentialPolicy,
+		AccountActions: AccountActionsRefuse}
+	for i, row := range []*aiproxy.ServiceSettings{global, org} {
+		if row == nil {
+			continue
 		}
-		if global.Policy != nil {
-			st.Policy = *global.Policy
+		if row.Enabled != nil {
+			if i == 0 {
+				st.GlobalEnabled = *row.Enabled
+			} else {
+				st.OrgEnabled = *row.Enabled
+			}
 		}
-	}
-	if org != nil {
-		if org.Enabled != nil {
-			st.OrgEnabled = *org.Enabled
+		if row.Policy != nil {
+			st.Policy = *row.Policy
 		}
-		if org.Policy != nil {
-			st.Policy = *org.Policy
+		if row.AccountActions != nil {
+			st.AccountActions = *row.AccountActions
+		}
+		if row.RequireIdempotencyKey != nil {
+			st.RequireIdempotencyKey = *row.RequireIdempotencyKey
 		}
 	}
 	return st
@@ -83,10 +100,12 @@ func errServiceNotFound(slug string) error {
 // SettingsReport is what is in force at one level (for an org: the platform-wide and org
 // switches combined, the policy after overrides), and the level's own row.
 type SettingsReport struct {
-	Service   string
-	IsEnabled bool
-	Policy    aiproxy.Policy
-	Overrides *aiproxy.ServiceSettings // never nil; nil fields are inherited
+	Service               string
+	IsEnabled             bool
+	Policy                aiproxy.Policy
+	AccountActions        string
+	RequireIdempotencyKey bool
+	Overrides             *aiproxy.ServiceSettings // never nil; nil fields are inherited
 }
 
 // Settings reports the settings of a service at one level: org nil is the platform-wide
@@ -111,7 +130,8 @@ func (m *Manager) report(ctx context.Context, svc *catalog.Service, orgID int64)
 	if own == nil {
 		own = &aiproxy.ServiceSettings{Service: svc.Slug, OrgID: orgID}
 	}
-	return &SettingsReport{Service: svc.Slug, IsEnabled: st.Enabled(), Policy: st.Policy, Overrides: own}, nil
+	return &SettingsReport{Service: svc.Slug, IsEnabled: st.Enabled(), Policy: st.Policy,
+		AccountActions: st.AccountActions, RequireIdempotencyKey: st.RequireIdempotencyKey, Overrides: own}, nil
 }
 
 // settingsLevel checks the actor may reach the settings of service at that level.
@@ -167,6 +187,17 @@ type SettingsChange struct {
 	ClearEnabled bool
 	Policy       *PolicyPatch
 	ClearPolicy  bool
+	// AccountActions ("allow" or "refuse") and RequireIdempotencyKey set the level's
+	// value; the Clear fields remove it.
+	AccountActions             *string
+	ClearAccountActions        bool
+	RequireIdempotencyKey      *bool
+	ClearRequireIdempotencyKey bool
+}
+
+func (ch SettingsChange) empty() bool {
+	return ch.Enabled == nil && !ch.ClearEnabled && ch.Policy == nil && !ch.ClearPolicy &&
+		ch.AccountActions == nil && !ch.ClearAccountActions && ch.RequireIdempotencyKey == nil && !ch.ClearRequireIdempotencyKey
 }
 
 // UpdateSettings applies ch at one level (org nil: platform-wide, operators only; an org:
@@ -177,11 +208,16 @@ func (m *Manager) UpdateSettings(ctx context.Context, a Actor, service string, o
 	if err != nil {
 		return nil, err
 	}
-	if ch.Enabled == nil && !ch.ClearEnabled && ch.Policy == nil && !ch.ClearPolicy {
-		return nil, invalid("Request body must set 'is_enabled' or 'credential_policy'.")
+	if ch.empty() {
+		return nil, invalid("Request body must set 'is_enabled', 'credential_policy', 'account_actions' or 'require_idempotency_key'.")
 	}
-	if (ch.Policy != nil || ch.ClearPolicy) && !a.Operator() {
+	// Whose key an org spends, and whether it may reach the whole shared account, are the
+	// platform's decisions, not the org's.
+	if (ch.Policy != nil || ch.ClearPolicy || ch.AccountActions != nil || ch.ClearAccountActions) && !a.Operator() {
 		return nil, ErrForbidden
+	}
+	if v := ch.AccountActions; v != nil && *v != AccountActionsAllow && *v != AccountActionsRefuse {
+		return nil, invalid("Field 'account_actions' must be 'allow', 'refuse' or null.")
 	}
 	cur, err := m.row(ctx, svc.Slug, orgID)
 	if err != nil {
@@ -199,6 +235,18 @@ func (m *Manager) UpdateSettings(ctx context.Context, a Actor, service string, o
 	}
 	if ch.ClearPolicy {
 		next.Policy = nil
+	}
+	if ch.ClearAccountActions {
+		next.AccountActions = nil
+	}
+	if ch.AccountActions != nil {
+		next.AccountActions = ch.AccountActions
+	}
+	if ch.ClearRequireIdempotencyKey {
+		next.RequireIdempotencyKey = nil
+	}
+	if ch.RequireIdempotencyKey != nil {
+		next.RequireIdempotencyKey = ch.RequireIdempotencyKey
 	}
 	if ch.Policy != nil {
 		st, err := m.State(ctx, svc, orgID)

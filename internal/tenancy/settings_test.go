@@ -178,7 +178,7 @@ func TestUpdateSettingsRefusesBadInputAndWritesNothing(t *testing.T) {
 			aiproxy.EINVALID, "Field 'credential_policy.default_source' must be 'tenant' or 'platform'."},
 		{"empty default_source", "heygen", tenancy.SettingsChange{Policy: &tenancy.PolicyPatch{DefaultSource: ptr("")}},
 			aiproxy.EINVALID, "Field 'credential_policy.default_source' must be 'tenant' or 'platform'."},
-		{"nothing to change", "heygen", tenancy.SettingsChange{}, aiproxy.EINVALID, "Request body must set 'is_enabled' or 'credential_policy'."},
+		{"nothing to change", "heygen", tenancy.SettingsChange{}, aiproxy.EINVALID, "Request body must set 'is_enabled', 'credential_policy', 'account_actions' or 'require_idempotency_key'."},
 		{"unknown service", "openai", tenancy.SettingsChange{Enabled: ptr(false)}, aiproxy.ENOTFOUND, "External proxy service 'openai' not found or disabled."},
 	} {
 		for level, org := range map[string]*aiproxy.Org{"global": nil, "org": acme} {
@@ -249,8 +249,8 @@ func TestAdminsToggleTheirOrgButNotTheGlobalLevel(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 	if a := e.audit(acme.ID)[0]; a.Action != "service.settings" || a.Actor != admin.Key.Prefix || a.Target != "elevenlabs" ||
-		a.Before != `{"credential_policy":null,"is_enabled":null,"service":"elevenlabs"}` ||
-		a.After != `{"credential_policy":null,"is_enabled":false,"service":"elevenlabs"}` {
+		a.Before != `{"account_actions":null,"credential_policy":null,"is_enabled":null,"require_idempotency_key":null,"service":"elevenlabs"}` ||
+		a.After != `{"account_actions":null,"credential_policy":null,"is_enabled":false,"require_idempotency_key":null,"service":"elevenlabs"}` {
 		t.Fatalf("audit %+v", a)
 	}
 

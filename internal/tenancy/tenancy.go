@@ -13,6 +13,7 @@ package tenancy
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"time"
 
 	"github.com/aiproxy/aiproxy"
@@ -26,6 +27,20 @@ type Manager struct {
 	Vault   *providerkeys.Vault
 	Catalog *catalog.Catalog
 	Now     func() time.Time
+	// Budgets reserves budget units across replicas; nil: the store's own counters.
+	Budgets BudgetLedger
+	// Meter records usage; nil records nothing.
+	Meter *Meter
+	// Logger receives what the service layer notices but cannot answer (nil: the default).
+	Logger *slog.Logger
+}
+
+func (m *Manager) logf(msg string, args ...any) {
+	l := m.Logger
+	if l == nil {
+		l = slog.Default()
+	}
+	l.Warn(msg, args...)
 }
 
 func (m *Manager) now() time.Time {

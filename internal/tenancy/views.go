@@ -45,12 +45,19 @@ func CredentialView(c *aiproxy.Credential) map[string]any {
 
 // SettingsView is a settings row; absent values are null (inherited).
 func SettingsView(s *aiproxy.ServiceSettings) map[string]any {
-	v := map[string]any{"service": s.Service, "is_enabled": nil, "credential_policy": nil}
+	v := map[string]any{"service": s.Service, "is_enabled": nil, "credential_policy": nil,
+		"account_actions": nil, "require_idempotency_key": nil}
 	if s.Enabled != nil {
 		v["is_enabled"] = *s.Enabled
 	}
 	if s.Policy != nil {
 		v["credential_policy"] = *s.Policy
+	}
+	if s.AccountActions != nil {
+		v["account_actions"] = *s.AccountActions
+	}
+	if s.RequireIdempotencyKey != nil {
+		v["require_idempotency_key"] = *s.RequireIdempotencyKey
 	}
 	return v
 }

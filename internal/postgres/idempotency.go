@@ -1,0 +1,115 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/internal/sqlcodec"
+	"github.com/jackc/pgx/v5"
+)
+
+const idempotencyColumns = `org_id, key, fingerprint, state, status, content_type, body, body_kept, request_id,
+	created_at, expires_at, lease_until`
+
+// BeginIdempotent stores r, in progress, unless the org already has a live record for
+// r.Key, which it returns then (nil when r was stored). A record whose ExpiresAt is before
+// r.CreatedAt (now; set to now when zero) is replaced; a record without ExpiresAt never
+// expires. It does not change Version.
+//
+// One statement decides, atomically across replicas: the insert either stores r (no row,
+// or an expired one, updated in place) or finds a live row, which ON CONFLICT DO UPDATE
+// locks even when its WHERE refuses the update; a concurrent insert of the same key waits
+// for the first to commit. The live row, locked by this transaction, is then read as
+// committed.
+func (s *Store) BeginIdempotent(ctx context.Context, r *aiproxy.IdempotencyRecord) (*aiproxy.IdempotencyRecord, error) {
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = sqlcodec.Now()
+	}
+	var existing *aiproxy.IdempotencyRecord
+	err := s.write(ctx, false, func(ctx context.Context, tx pgx.Tx) error {
+		var stored int
+		err := tx.QueryRow(ctx, `INSERT INTO idempotency_keys (`+idempotencyColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+			ON CONFLICT (org_id, key) DO UPDATE SET
+				fingerprint = excluded.fingerprint, state = excluded.state, status = excluded.status,
+				content_type = excluded.content_type, body = excluded.body, body_kept = excluded.body_kept,
+				request_id = excluded.request_id, created_at = excluded.created_at, expires_at = excluded.expires_at,
+				lease_until = excluded.lease_until
+			WHERE idempotency_keys.expires_at < excluded.created_at
+			RETURNING 1`,
+			r.OrgID, r.Key, r.Fingerprint, aiproxy.IdemInProgress, r.Status, r.ContentType, sqlcodec.Bytes(r.Body), r.BodyKept,
+			r.RequestID, r.CreatedAt, nullStamp(r.ExpiresAt), nullStamp(r.LeaseUntil)).Scan(&stored)
+		if err == nil {
+			return nil
+		} else if !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("begin idempotent %d/%q: %w", r.OrgID, r.Key, err)
+		}
+		// A live record holds the key (locked by the statement above: it cannot change
+		// before this transaction ends).
+		existing, err = scanIdempotency(tx.QueryRow(ctx, `SELECT `+idempotencyColumns+` FROM idempotency_keys
+			WHERE org_id = $1 AND key = $2`, r.OrgID, r.Key))
+		if err != nil {
+			return fmt.Errorf("begin idempotent %d/%q: %w", r.OrgID, r.Key, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if existing == nil {
+		r.State = aiproxy.IdemInProgress
+	}
+	return existing, nil
+}
+
+// FinishIdempotent saves State, Status, ContentType, Body and BodyKept of the org's record
+// for r.Key, and its Fingerprint unless r's is "" (the gateway hashes the request as it
+// streams it upstream, after BeginIdempotent). ENOTFOUND if there is none. It does not
+// change Version.
+func (s *Store) FinishIdempotent(ctx context.Context, r *aiproxy.IdempotencyRecord) error {
+	return s.write(ctx, false, func(ctx context.Context, tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE idempotency_keys SET state = $1, status = $2, content_type = $3, body = $4, body_kept = $5,
+				fingerprint = COALESCE(NULLIF($6, ''), fingerprint)
+			WHERE org_id = $7 AND key = $8`,
+			r.State, r.Status, r.ContentType, sqlcodec.Bytes(r.Body), r.BodyKept, r.Fingerprint, r.OrgID, r.Key)
+		if err != nil {
+			return fmt.Errorf("finish idempotent %d/%q: %w", r.OrgID, r.Key, err)
+		}
+		return mustAffect(tag, "No idempotency record for key %q.", r.Key)
+	})
+}
+
+// ForgetIdempotent removes the org's record for key while it is in progress, freeing the
+// key (a request refused before anything was sent upstream). A finished record, or none:
+// no-op. It does not change Version.
+func (s *Store) ForgetIdempotent(ctx context.Context, orgID int64, key string) error {
+	return s.write(ctx, false, func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE org_id = $1 AND key = $2 AND state = $3`,
+			orgID, key, aiproxy.IdemInProgress); err != nil {
+			return fmt.Errorf("forget idempotent %d/%q: %w", orgID, key, err)
+		}
+		return nil
+	})
+}
+
+func scanIdempotency(row sqlcodec.Row) (*aiproxy.IdempotencyRecord, error) {
+	var (
+		r              aiproxy.IdempotencyRecord
+		expires, lease *time.Time
+	)
+	if err := row.Scan(&r.OrgID, &r.Key, &r.Fingerprint, &r.State, &r.Status, &r.ContentType, &r.Body, &r.BodyKept,
+		&r.RequestID, &r.CreatedAt, &expires, &lease); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("scan idempotency record: %w", err)
+	}
+	if len(r.Body) == 0 {
+		r.Body = nil
+	}
+	r.CreatedAt, r.ExpiresAt, r.LeaseUntil = r.CreatedAt.UTC(), fromNullStamp(expires), fromNullStamp(lease)
+	return &r, nil
+}
