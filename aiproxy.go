@@ -329,6 +329,11 @@ type Store interface {
 	// ForgetIdempotent deletes the org's record of key while it is in progress (a request
 	// refused before it reached the upstream frees its key); otherwise it does nothing.
 	ForgetIdempotent(ctx context.Context, orgID int64, key string) error
+	// ExtendIdempotentLease moves the lease of the org's in-progress record for key (its
+	// request is still running); no-op for a finished record or none.
+	ExtendIdempotentLease(ctx context.Context, orgID int64, key string, until time.Time) error
+	// PurgeIdempotency deletes the records that expired before t and returns how many.
+	PurgeIdempotency(ctx context.Context, t time.Time) (int, error)
 
 	// AddUsage adds the deltas to their day rows, creating them as needed, in one
 	// transaction.

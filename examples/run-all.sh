@@ -5,6 +5,9 @@
 #   export AIPROXY_URL=http://127.0.0.1:8080 AIPROXY_ORG=... AIPROXY_KEY=...
 #   bash examples/run-all.sh
 #
+# With AIPROXY_OPERATOR_KEY (an operator key; the demo prints one) it also runs
+# shared-account.mjs, which makes orgs of its own; without it, that example is skipped.
+#
 # Optional: POLL_INTERVAL_MS (default 1000, passed to the examples),
 # EXAMPLE_TIMEOUT (seconds per example, default 600), NODE (default node).
 # Output files (speech.mp3 ...) go to a temporary directory that is removed.
@@ -14,6 +17,7 @@ set -euo pipefail
 : "${AIPROXY_ORG:?set AIPROXY_ORG}"
 : "${AIPROXY_KEY:?set AIPROXY_KEY}"
 export AIPROXY_URL AIPROXY_ORG AIPROXY_KEY
+AIPROXY_OPERATOR_KEY="${AIPROXY_OPERATOR_KEY:-}"
 export POLL_INTERVAL_MS="${POLL_INTERVAL_MS:-1000}"
 EXAMPLE_TIMEOUT="${EXAMPLE_TIMEOUT:-600}"
 NODE="${NODE:-node}"
@@ -51,6 +55,13 @@ run heygen-template "$NODE" "$here/heygen-template.mjs"
 run elevenlabs-tts  "$NODE" "$here/elevenlabs-tts.mjs" "$work/speech.mp3"
 run dynamic-client  "$NODE" "$here/dynamic-client.mjs"
 run curl.sh         env OUT="$work/speech-curl.mp3" bash "$here/curl.sh"
+if [ -n "$AIPROXY_OPERATOR_KEY" ]; then
+  run shared-account env AIPROXY_OPERATOR_KEY="$AIPROXY_OPERATOR_KEY" "$NODE" "$here/shared-account.mjs"
+else
+  echo
+  echo "################ shared-account"
+  echo "---------------- SKIP shared-account (set AIPROXY_OPERATOR_KEY, an operator key, to run it)"
+fi
 
 echo
 if [ "${#failed[@]}" -gt 0 ]; then

@@ -49,6 +49,10 @@ func TestCommandLineManagesOrgsKeysCredentialsPoliciesAndServices(t *testing.T) 
 	must("credential", "set", "elevenlabs", "--platform", "--key", "platform-eleven-key")
 	must("policy", "set", "elevenlabs", "--org", "acme", "--allow-platform=true", "--fallback=true")
 	must("service", "disable", "heygen", "--org", "acme")
+	must("policy", "set", "heygen", "--org", "acme", "--account-actions", "allow", "--require-idempotency-key=true")
+	if _, errs, code := cli(t, db, "", "policy", "set", "heygen", "--org", "acme", "--account-actions", "sometimes"); code != 2 || !strings.Contains(errs, "--account-actions") {
+		t.Errorf("--account-actions sometimes: exit %d %q, want 2 naming the flag", code, errs)
+	}
 	must("key", "revoke", op[:12])
 
 	s, err := sqlite.Open(context.Background(), db)
@@ -83,6 +87,9 @@ func TestCommandLineManagesOrgsKeysCredentialsPoliciesAndServices(t *testing.T) 
 	hs, err := s.ServiceSettings(ctx, "heygen", org.ID)
 	if err != nil || hs.Enabled == nil || *hs.Enabled {
 		t.Errorf("heygen not disabled for acme: %+v %v", hs, err)
+	}
+	if hs.AccountActions == nil || *hs.AccountActions != tenancy.AccountActionsAllow || hs.RequireIdempotencyKey == nil || !*hs.RequireIdempotencyKey {
+		t.Errorf("heygen account actions / idempotency for acme: %v %v", hs.AccountActions, hs.RequireIdempotencyKey)
 	}
 	entries, _ := s.ListAudit(ctx, org.ID, 0, 100)
 	if len(entries) < 5 {

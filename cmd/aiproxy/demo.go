@@ -22,15 +22,29 @@ import (
 // The demo's org and the provider keys it gives the simulators. They are not secrets: the
 // simulators accept any key, and these never leave the machine.
 const (
-	demoOrg        = "demo"
-	demoHeyGenKey  = "demo-heygen-key-0123456789"
-	demoElevenKey  = "demo-elevenlabs-key-0123456789"
-	demoKeyFile    = "demo-api-key"
-	demoDefaultDir = "aiproxy-demo"
+	demoOrg             = "demo"
+	demoHeyGenKey       = "demo-heygen-key-0123456789"
+	demoElevenKey       = "demo-elevenlabs-key-0123456789"
+	demoKeyFile         = "demo-api-key"
+	demoOperatorKeyFile = "demo-operator-key"
+	demoDefaultDir      = "aiproxy-demo"
+
+	// The platform-wide (shared) provider keys: a different simulated account from the
+	// demo org's own, for orgs whose credential policy says "platform"
+	// (examples/shared-account.mjs).
+	demoPlatformHeyGenKey = "demo-platform-heygen-key-0123456789"
+	demoPlatformElevenKey = "demo-platform-elevenlabs-key-0123456789"
 )
 
-// cmdDemo runs the gateway and both simulators in one process, with an org, an admin key
-// and tenant credentials made on first run, and prints how to use them.
+// demoKeys are the keys the demo prints.
+type demoKeys struct {
+	admin    string // an admin key of the demo org
+	operator string // an operator key (platform-wide powers)
+}
+
+// cmdDemo runs the gateway and both simulators in one process, with an org, an admin key,
+// tenant credentials, platform credentials and an operator key made on first run, and
+// prints how to use them.
 func cmdDemo(ctx context.Context, sio stdio, args []string) error {
 	fs := newFlags("demo")
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address of the gateway")
@@ -90,55 +104,86 @@ func cmdDemo(ctx context.Context, sio stdio, args []string) error {
 			return err
 		}
 	}
-	key, err := demoSetup(ctx, a, *dir)
+	keys, err := demoSetup(ctx, a, *dir)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("demo setup: %w", err)
 	}
 	url := "http://" + ln.Addr().String()
-	printDemo(sio.stdout, url, key)
+	printDemo(sio.stdout, url, keys)
 	logger.Info("demo running: gateway and simulators", slog.String("gateway", url), slog.String("simulators", simURL))
 	return serveHTTP(ctx, ln, a.handler, logger)
 }
 
-// demoSetup makes the org, its admin key and its tenant credentials on first run; later
-// runs find them and reuse the key kept in the data directory.
-func demoSetup(ctx context.Context, a *app, dir string) (string, error) {
+// demoSetup makes the org, its admin key and its tenant credentials, the platform-wide
+// credentials and an operator key on first run; later runs find them and reuse the keys
+// kept in the data directory.
+func demoSetup(ctx context.Context, a *app, dir string) (demoKeys, error) {
 	m := a.tenancy
 	org, err := m.Org(ctx, tenancy.CLI, demoOrg, tenancy.Admin)
 	if aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND {
 		org, err = m.CreateOrg(ctx, tenancy.CLI, demoOrg, "Demo")
 	}
 	if err != nil {
-		return "", err
+		return demoKeys{}, err
 	}
-	for slug, k := range map[string]string{"heygen": demoHeyGenKey, "elevenlabs": demoElevenKey} {
-		svc, err := m.Service(slug)
-		if err != nil {
-			return "", err
-		}
-		if _, err := m.Credential(ctx, tenancy.CLI, svc, org); aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND {
-			if _, err := m.SetCredential(ctx, tenancy.CLI, svc, org, k); err != nil {
-				return "", err
+	// The org's own keys (org), then the platform's (nil), each set once.
+	creds := []struct {
+		org  *aiproxy.Org
+		keys map[string]string
+	}{
+		{org, map[string]string{"heygen": demoHeyGenKey, "elevenlabs": demoElevenKey}},
+		{nil, map[string]string{"heygen": demoPlatformHeyGenKey, "elevenlabs": demoPlatformElevenKey}},
+	}
+	for _, c := range creds {
+		for slug, k := range c.keys {
+			svc, err := m.Service(slug)
+			if err != nil {
+				return demoKeys{}, err
 			}
-		} else if err != nil {
-			return "", err
+			if _, err := m.Credential(ctx, tenancy.CLI, svc, c.org); aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND {
+				if _, err := m.SetCredential(ctx, tenancy.CLI, svc, c.org, k); err != nil {
+					return demoKeys{}, err
+				}
+			} else if err != nil {
+				return demoKeys{}, err
+			}
 		}
 	}
-	path := filepath.Join(dir, demoKeyFile)
+	var keys demoKeys
+	keys.admin, err = demoKey(ctx, m, filepath.Join(dir, demoKeyFile),
+		tenancy.NewKey{Org: org, Name: "demo admin", Role: aiproxy.RoleAdmin})
+	if err != nil {
+		return demoKeys{}, err
+	}
+	keys.operator, err = demoKey(ctx, m, filepath.Join(dir, demoOperatorKeyFile),
+		tenancy.NewKey{Name: "demo operator", Role: aiproxy.RoleOperator})
+	if err != nil {
+		return demoKeys{}, err
+	}
+	return keys, nil
+}
+
+// demoKey returns the key kept at path when it still works with nk's org and role, else
+// makes one as nk says and keeps it there.
+func demoKey(ctx context.Context, m *tenancy.Manager, path string, nk tenancy.NewKey) (string, error) {
 	if b, err := os.ReadFile(path); err == nil {
 		key := strings.TrimSpace(string(b))
-		if _, err := m.Authenticate(ctx, "Api-Key "+key); err == nil {
+		var orgID int64
+		if nk.Org != nil {
+			orgID = nk.Org.ID
+		}
+		if k, err := m.Authenticate(ctx, "Api-Key "+key); err == nil && k.Role == nk.Role && k.OrgID == orgID {
 			return key, nil
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", err
 	}
-	_, key, err := m.CreateKey(ctx, tenancy.CLI, tenancy.NewKey{Org: org, Name: "demo admin", Role: aiproxy.RoleAdmin})
+	_, key, err := m.CreateKey(ctx, tenancy.CLI, nk)
 	if err != nil {
 		return "", err
 	}
-	// The demo keeps its key in clear so the next run prints the same one; a real
+	// The demo keeps its keys in clear so the next run prints the same ones; a real
 	// deployment never stores keys in clear (only their hashes).
 	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
 		return "", err
@@ -146,10 +191,11 @@ func demoSetup(ctx context.Context, a *app, dir string) (string, error) {
 	return key, nil
 }
 
-func printDemo(w io.Writer, url, key string) {
-	fmt.Fprintf(w, "AIPROXY_URL=%s\nAIPROXY_ORG=%s\nAIPROXY_KEY=%s\n", url, demoOrg, key)
+func printDemo(w io.Writer, url string, keys demoKeys) {
+	// One write: whoever sees AIPROXY_KEY (.ci/run waits for it) sees every line.
+	fmt.Fprintf(w, "AIPROXY_URL=%s\nAIPROXY_ORG=%s\nAIPROXY_KEY=%s\nAIPROXY_OPERATOR_KEY=%s\n", url, demoOrg, keys.admin, keys.operator)
 	fmt.Fprint(w, `
-# Paste the three lines above into your shell (or: export them), then try:
+# Paste the four lines above into your shell (or: export them), then try:
 
 # 1. Discovery: which services this org may use, and HeyGen's actions
 curl -s -H "Authorization: Api-Key $AIPROXY_KEY" "$AIPROXY_URL/api/ai-proxy/orgs/$AIPROXY_ORG/services/"
@@ -169,6 +215,11 @@ curl -s -X POST -H "Authorization: Api-Key $AIPROXY_KEY" -H "Content-Type: appli
   -d '{"path_params": {"voice_id": "21m00Tcm4TlvDq8ikWAM"}, "body": {"text": "Hello from aiproxy.", "model_id": "eleven_multilingual_v2"}}' \
   -o speech.mp3
 
+# 4. Operator (AIPROXY_OPERATOR_KEY, platform-wide powers): the orgs, and usage across them
+curl -s -H "Authorization: Api-Key $AIPROXY_OPERATOR_KEY" "$AIPROXY_URL/api/ai-proxy/orgs/"
+curl -s -H "Authorization: Api-Key $AIPROXY_OPERATOR_KEY" "$AIPROXY_URL/api/ai-proxy/usage/?group_by=org,service"
+
 # The programs in examples/ run the documentation's workflows: node examples/heygen-workflow.mjs
+# node examples/shared-account.mjs: two orgs sharing the platform's provider keys, kept apart
 `)
 }

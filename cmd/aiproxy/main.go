@@ -36,7 +36,7 @@ type command struct {
 // commands is the table of subcommands, in the order help lists them.
 func commands() []command {
 	return []command{
-		{"serve", "[--addr 127.0.0.1:8080] [--db PATH] [--upstream SERVICE=URL]... [--catalog-dir DIR] [--rate-limit-per-minute N] [--redis-addr HOST:PORT]", cmdServe},
+		{"serve", "[--addr 127.0.0.1:8080] [--db PATH] [--upstream SERVICE=URL]... [--catalog-dir DIR] [--rate-limit-per-minute N] [--redis-addr HOST:PORT] [--idempotency-max-body-bytes N] …   (serve -h: every flag)", cmdServe},
 		{"demo", "[--addr ADDR] [--data-dir DIR] [--speed X]", cmdDemo},
 		{"sim", "[--addr ADDR] [--speed X] [--seed N]", cmdSim},
 		{"org create", "SLUG [--name NAME]", cmdOrgCreate},
@@ -44,7 +44,7 @@ func commands() []command {
 		{"key create", "(--org SLUG [--role admin|member] | --operator) [--name NAME] [--scopes LIST]", cmdKeyCreate},
 		{"key revoke", "PREFIX   (also revokes the browser tokens it minted)", cmdKeyRevoke},
 		{"credential set", "SERVICE (--org SLUG | --platform) --key VALUE   (--key - reads stdin)", cmdCredentialSet},
-		{"policy set", "SERVICE [--org SLUG] [--allow-tenant=BOOL] [--allow-platform=BOOL] [--default-source tenant|platform] [--fallback=BOOL]", cmdPolicySet},
+		{"policy set", "SERVICE [--org SLUG] [--allow-tenant=BOOL] [--allow-platform=BOOL] [--default-source tenant|platform] [--fallback=BOOL] [--account-actions allow|refuse] [--require-idempotency-key=BOOL]", cmdPolicySet},
 		{"service enable", "SERVICE [--org SLUG]", cmdServiceEnable},
 		{"service disable", "SERVICE [--org SLUG]", cmdServiceDisable},
 		{"usage", "[--org SLUG] [--from DATE] [--to DATE] [--by day|action|service|org]...   (CSV)", cmdUsage},

@@ -8,8 +8,9 @@ import (
 )
 
 // aiproxy policy set SERVICE [--org SLUG] [--allow-tenant=BOOL] [--allow-platform=BOOL]
-// [--default-source tenant|platform] [--fallback=BOOL]: the flags given are laid over the
-// policy in force at that level (platform-wide without --org), as the admin API does.
+// [--default-source tenant|platform] [--fallback=BOOL] [--account-actions allow|refuse]
+// [--require-idempotency-key=BOOL]: the flags given are laid over the settings in force
+// at that level (platform-wide without --org), as the admin API does.
 func cmdPolicySet(ctx context.Context, io stdio, args []string) error {
 	c := newAdminCmd("policy set", io)
 	orgSlug := c.fs.String("org", "", "org slug (per-org override)")
@@ -17,6 +18,8 @@ func cmdPolicySet(ctx context.Context, io stdio, args []string) error {
 	allowPlatform := c.fs.Bool("allow-platform", false, "allow the platform key")
 	defaultSource := c.fs.String("default-source", "", "tenant or platform")
 	fallback := c.fs.Bool("fallback", false, "fall back to the other source when the default has no key")
+	accountActions := c.fs.String("account-actions", "", "allow or refuse: whole-account actions on the shared (platform) key")
+	requireIdem := c.fs.Bool("require-idempotency-key", false, "billable actions without an Idempotency-Key are refused")
 	pos, err := c.args(args, "SERVICE")
 	if err != nil {
 		return err
@@ -37,7 +40,20 @@ func cmdPolicySet(ctx context.Context, io stdio, args []string) error {
 	if wasSet(c.fs, "fallback") {
 		pp.FallbackToPlatformKey = fallback
 	}
-	if pp == (tenancy.PolicyPatch{}) {
+	var ch tenancy.SettingsChange
+	if pp != (tenancy.PolicyPatch{}) {
+		ch.Policy = &pp
+	}
+	if *accountActions != "" {
+		if *accountActions != tenancy.AccountActionsAllow && *accountActions != tenancy.AccountActionsRefuse {
+			return usagef("policy set: --account-actions must be allow or refuse")
+		}
+		ch.AccountActions = accountActions
+	}
+	if wasSet(c.fs, "require-idempotency-key") {
+		ch.RequireIdempotencyKey = requireIdem
+	}
+	if ch == (tenancy.SettingsChange{}) {
 		return usagef("policy set: nothing to set")
 	}
 	m, err := c.open(ctx, false)
@@ -52,6 +68,6 @@ func cmdPolicySet(ctx context.Context, io stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, err = m.UpdateSettings(ctx, tenancy.CLI, pos[0], o, tenancy.SettingsChange{Policy: &pp})
+	_, err = m.UpdateSettings(ctx, tenancy.CLI, pos[0], o, ch)
 	return err
 }

@@ -32,26 +32,28 @@ import (
 
 // serverOptions is everything `serve` (and the demo) configure.
 type serverOptions struct {
-	addr        string
-	db          string
-	upstreams   []string // SERVICE=URL
-	catalogDir  string
-	keyFile     string
-	logFormat   string
-	logLevel    string
-	prefix      string
-	corsOrigins string
-	maxBody     int64
-	maxBuffered int64         // bytes all requests together may hold in memory
-	maxInflight int           // one key's requests in progress; 0: no bound
-	bodyIdle    time.Duration // silence allowed between reads of a request body
-	publicURL   string        // scheme://host[:port] for absolute links; "": relative links
-	idemMaxBody int64         // largest passthrough/stream answer kept for idempotent replay
-	metricsAddr string
-	pprofAddr   string
-	redisAddr   string              // Redis for rate limits shared by replicas; "" keeps them in memory
-	rateLimit   int                 // invokes per minute for orgs without their own limit; 0: unlimited
-	getenv      func(string) string // the environment (master keys are read from it, and reread)
+	addr         string
+	db           string
+	upstreams    []string // SERVICE=URL
+	catalogDir   string
+	keyFile      string
+	logFormat    string
+	logLevel     string
+	prefix       string
+	corsOrigins  string
+	maxBody      int64
+	maxBuffered  int64         // bytes all requests together may hold in memory
+	maxInflight  int           // one key's requests in progress; 0: no bound
+	bodyIdle     time.Duration // silence allowed between reads of a request body
+	publicURL    string        // scheme://host[:port] for absolute links; "": relative links
+	idemMaxBody  int64         // largest passthrough/stream answer kept for idempotent replay
+	noAccounting bool          // jobs, usage and budgets off (--accounting=false, for benchmarks)
+	metricsAddr  string
+	pprofAddr    string
+	redisAddr    string              // Redis for rate limits shared by replicas; "" keeps them in memory
+	redisPrefix  string              // put before every Redis key (deployments sharing one Redis differ in it)
+	rateLimit    int                 // invokes per minute for orgs without their own limit; 0: unlimited
+	getenv       func(string) string // the environment (master keys are read from it, and reread)
 }
 
 // aiproxy serve: the gateway. Every flag may also come from its AIPROXY_* variable; the
@@ -81,10 +83,12 @@ func cmdServe(ctx context.Context, sio stdio, args []string) error {
 	fs.IntVar(&o.maxInflight, "max-inflight-per-key", maxInflight, "requests one key may have in progress at once (0: no bound); beyond it 429")
 	fs.DurationVar(&o.bodyIdle, "body-idle-timeout", httpapi.DefaultBodyIdleTimeout, "silence allowed between reads of a request body before the connection is closed")
 	fs.Int64Var(&o.idemMaxBody, "idempotency-max-body-bytes", httpapi.DefaultIdempotencyMaxBody, "largest passthrough or stream answer kept for idempotent replay (json answers are always kept)")
+	accounting := fs.Bool("accounting", true, "record jobs, meter usage and hold budgets; false turns all of it off, with the shared-key ownership checks and require_idempotency_key (for benchmark comparisons only)")
 	fs.StringVar(&o.publicURL, "public-url", sio.envOr("AIPROXY_PUBLIC_URL", ""), "scheme://host[:port] clients reach the gateway at, for absolute links (default: relative links)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", sio.envOr("AIPROXY_METRICS_ADDR", ""), "serve /metrics without a key on this address (keep it private); without it /metrics needs an operator key")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", sio.envOr("AIPROXY_PPROF_ADDR", ""), "serve net/http/pprof on this address (off by default)")
 	fs.StringVar(&o.redisAddr, "redis-addr", sio.envOr("AIPROXY_REDIS_ADDR", ""), "Redis host:port or redis:// URL where replicas share rate limits (default: each process counts in memory)")
+	fs.StringVar(&o.redisPrefix, "redis-prefix", sio.envOr("AIPROXY_REDIS_PREFIX", "aiproxy:"), "put before every Redis key: deployments that share one Redis must each have their own")
 	defRate, err := sio.envInt("AIPROXY_RATE_LIMIT_PER_MINUTE")
 	if err != nil {
 		return err
@@ -97,6 +101,7 @@ func cmdServe(ctx context.Context, sio stdio, args []string) error {
 	if len(pos) > 0 {
 		return usagef("serve: unexpected argument %q", pos[0])
 	}
+	o.noAccounting = !*accounting
 	if o.rateLimit < 0 || o.rateLimit > tenancy.MaxRateLimitPerMinute {
 		return usagef("serve: --rate-limit-per-minute must be from 0 to %d", tenancy.MaxRateLimitPerMinute)
 	}
@@ -267,7 +272,7 @@ func newApp(ctx context.Context, o serverOptions, logger *slog.Logger) (*app, er
 		Prefix: o.prefix, CORSOrigins: splitList(o.corsOrigins), Metrics: metrics, MetricsHandler: metricsOnAPI,
 		Limiter: limiter, DefaultRateLimit: o.rateLimit,
 		PublicURL: o.publicURL, BodyIdleTimeout: o.bodyIdle, MaxInflightPerKey: o.maxInflight,
-		Budgets: ledger, IdempotencyMaxBody: o.idemMaxBody,
+		Budgets: ledger, IdempotencyMaxBody: o.idemMaxBody, NoAccounting: o.noAccounting,
 	})
 	for svc, u := range upstreams {
 		logger.Info("upstream override", slog.String("service", svc), slog.String("url", u.String()))
@@ -277,17 +282,18 @@ func newApp(ctx context.Context, o serverOptions, logger *slog.Logger) (*app, er
 }
 
 // sweepEvery is how often expired budget reservations (of a replica that died between
-// reserving and settling) are given back.
+// reserving and settling) are given back, and expired idempotency records (24 hours old,
+// their answers up to the size limit) deleted.
 const sweepEvery = 30 * time.Second
 
 // newBudgetLedger returns where budgets are counted: Redis, falling back to the store when
 // Redis does not answer (budgets never fail open), when --redis-addr is given; else the
 // store alone. A sweeper gives back expired reservations until stop is called.
 func newBudgetLedger(o serverOptions, store aiproxy.Store, logger *slog.Logger) (ledger interface {
-	tenancy.BudgetLedger
+	budgets.Ledger
 	Sweep(context.Context) (int, error)
 }, stop func()) {
-	bo := budgets.Options{Logger: logger}
+	bo := budgets.Options{Logger: logger, Prefix: o.redisKeys() + "budget:"}
 	closeRedis := func() {}
 	if o.redisAddr != "" {
 		if client, err := redislimit.NewClient(o.redisAddr); err == nil {
@@ -298,6 +304,9 @@ func newBudgetLedger(o serverOptions, store aiproxy.Store, logger *slog.Logger) 
 	if ledger == nil {
 		ledger = budgets.NewStoreLedger(store, bo)
 	}
+	// Far from their limits, budgets are taken in blocks: most invokes then cost a map
+	// update rather than a transaction or two Redis scripts (see budgets.Blocks).
+	ledger = budgets.NewBlocks(ledger)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -314,10 +323,23 @@ func newBudgetLedger(o serverOptions, store aiproxy.Store, logger *slog.Logger) 
 				} else if n > 0 {
 					logger.Info("gave back expired budget reservations", slog.Int("reservations", n))
 				}
+				if n, err := store.PurgeIdempotency(ctx, time.Now()); err != nil {
+					logger.Warn("purging expired idempotency records failed", slog.String("error", err.Error()))
+				} else if n > 0 {
+					logger.Info("purged expired idempotency records", slog.Int("records", n))
+				}
 			}
 		}
 	}()
 	return ledger, func() { cancel(); <-done; closeRedis() }
+}
+
+// redisKeys is what every Redis key of this deployment starts with.
+func (o serverOptions) redisKeys() string {
+	if o.redisPrefix == "" {
+		return "aiproxy:"
+	}
+	return o.redisPrefix
 }
 
 // newLimiter returns the rate limiter: on Redis when --redis-addr is given, so that every
@@ -343,7 +365,7 @@ func newLimiter(ctx context.Context, o serverOptions, logger *slog.Logger) (rate
 	} else {
 		logger.Info("rate limits shared through Redis", slog.String("redis", addr), slog.Int("default_per_minute", o.rateLimit))
 	}
-	return redislimit.New(client, redislimit.Options{Logger: logger}), func() { client.Close() }, nil
+	return redislimit.New(client, redislimit.Options{Logger: logger, Prefix: o.redisKeys() + "ratelimit:"}), func() { client.Close() }, nil
 }
 
 // redisLog passes the Redis client's own log lines to the server's log, at debug level:

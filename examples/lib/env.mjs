@@ -4,6 +4,7 @@
 //   AIPROXY_URL  base URL of the proxy, e.g. http://127.0.0.1:8080
 //   AIPROXY_ORG  the organization key (slug)
 //   AIPROXY_KEY  an API key of that organization
+//   AIPROXY_OPERATOR_KEY  an operator key (shared-account.mjs only; loadOperatorEnv)
 //
 // Optional: POLL_INTERVAL_MS (default 1000), REQUEST_TIMEOUT_MS (default 120000).
 
@@ -30,15 +31,11 @@ function positiveInt(name, fallback) {
   return n;
 }
 
-/** Read and validate AIPROXY_URL, AIPROXY_ORG and AIPROXY_KEY (exits on error). */
-export function loadEnv() {
-  const missing = ['AIPROXY_URL', 'AIPROXY_ORG', 'AIPROXY_KEY'].filter((n) => !process.env[n]);
-  if (missing.length) {
-    die(`missing environment variable(s): ${missing.join(', ')}\n` +
-      'Start the demo server (go run ./cmd/aiproxy demo) and copy the AIPROXY_* lines it prints\n' +
-      'into your shell, e.g.\n' +
-      '  export AIPROXY_URL=http://127.0.0.1:8080 AIPROXY_ORG=demo AIPROXY_KEY=...');
-  }
+/**
+ * The proxy's base URL from AIPROXY_URL (exits on error): scheme + host (+ an optional
+ * mount path), without a trailing slash or a trailing /api/ai-proxy.
+ */
+export function baseUrlFromEnv() {
   let url;
   try {
     url = new URL(process.env.AIPROXY_URL);
@@ -53,6 +50,19 @@ export function loadEnv() {
   // slash and, for convenience, a trailing /api/ai-proxy that the paths add again.
   let baseUrl = url.origin + url.pathname.replace(/\/+$/, '');
   if (baseUrl.endsWith(PREFIX)) baseUrl = baseUrl.slice(0, -PREFIX.length);
+  return baseUrl;
+}
+
+/** Read and validate AIPROXY_URL, AIPROXY_ORG and AIPROXY_KEY (exits on error). */
+export function loadEnv() {
+  const missing = ['AIPROXY_URL', 'AIPROXY_ORG', 'AIPROXY_KEY'].filter((n) => !process.env[n]);
+  if (missing.length) {
+    die(`missing environment variable(s): ${missing.join(', ')}\n` +
+      'Start the demo server (go run ./cmd/aiproxy demo) and copy the AIPROXY_* lines it prints\n' +
+      'into your shell, e.g.\n' +
+      '  export AIPROXY_URL=http://127.0.0.1:8080 AIPROXY_ORG=demo AIPROXY_KEY=...');
+  }
+  const baseUrl = baseUrlFromEnv();
 
   const org = process.env.AIPROXY_ORG.trim();
   if (!/^[A-Za-z0-9._~-]+$/.test(org)) die(`AIPROXY_ORG must be an org slug, got ${JSON.stringify(org)}`);
@@ -63,6 +73,29 @@ export function loadEnv() {
     baseUrl,
     org,
     apiKey,
+    pollIntervalMs: positiveInt('POLL_INTERVAL_MS', 1000),
+    requestTimeoutMs: positiveInt('REQUEST_TIMEOUT_MS', 120000),
+  };
+}
+
+/**
+ * Read and validate AIPROXY_URL and AIPROXY_OPERATOR_KEY (an operator key: platform-wide
+ * powers, e.g. `aiproxy key create --operator`, or the demo's); exits on error.
+ */
+export function loadOperatorEnv() {
+  const missing = ['AIPROXY_URL', 'AIPROXY_OPERATOR_KEY'].filter((n) => !process.env[n]);
+  if (missing.length) {
+    die(`missing environment variable(s): ${missing.join(', ')}\n` +
+      'This example acts as the platform operator: it needs an operator key in AIPROXY_OPERATOR_KEY.\n' +
+      'The demo server (go run ./cmd/aiproxy demo) prints one (AIPROXY_OPERATOR_KEY=...) with the\n' +
+      'other AIPROXY_* lines; elsewhere make one with: aiproxy key create --operator');
+  }
+  const baseUrl = baseUrlFromEnv();
+  const operatorKey = process.env.AIPROXY_OPERATOR_KEY.trim();
+  if (/\s/.test(operatorKey)) die('AIPROXY_OPERATOR_KEY must not contain whitespace');
+  return {
+    baseUrl,
+    operatorKey,
     pollIntervalMs: positiveInt('POLL_INTERVAL_MS', 1000),
     requestTimeoutMs: positiveInt('REQUEST_TIMEOUT_MS', 120000),
   };

@@ -59,11 +59,15 @@
 // answer) the Failover switches to the store: first it writes the pending batches, so the
 // store counts every unit committed in Redis on this replica; then reservations go to the
 // store, with the limits lowered by the units this replica still holds in Redis (its
-// reservations in flight there, which the store only sees once they commit). Commits of
-// those reservations write their units to the store at once; releases leave them to
-// expire in Redis. Reservation IDs record where they were taken ("store:<id>" or
-// "redis:…"), and Commit and Release go to that ledger. Each window reserved or committed
-// through the store is remembered.
+// reservations in flight there, which the store only sees once they commit). The switch
+// waits for the reservations being taken in Redis (each bounded by the timeout), so that
+// what it holds there is known, not guessed. Commits of those reservations write their
+// units to the store at once; releases leave them to expire in Redis. Reservation IDs
+// record where they were taken ("store:<id>" or "redis:…"), and Commit and Release go to
+// that ledger. Each window reserved or committed through the store is remembered. A
+// commit whose answer was lost, tried again in Redis once it is back, counts a
+// reservation it no longer finds as committed by the lost try (the store then gets its
+// units like any other commit's).
 //
 // After Options.RetryAfter (1 s) a caller tries Redis again (Reserve, Used, Sweep). If it
 // answers, with reservations to the store stopped meanwhile, the pending batches are

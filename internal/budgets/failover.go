@@ -25,8 +25,9 @@ type Failover struct {
 	store *StoreLedger
 	o     Options
 
-	// mu orders the switches (held to write) against what the store does for Redis while
-	// it is away (held to read): reserving in the store, committing Redis reservations.
+	// mu orders the switches (held to write) against reservations being taken in Redis
+	// and what the store does for Redis while it is away (held to read): reserving in the
+	// store, committing Redis reservations.
 	mu         sync.RWMutex
 	down       atomic.Bool  // Redis is away: reserve in the store
 	retryAt    atomic.Int64 // unix nanoseconds; Redis is not tried before while down
@@ -79,30 +80,47 @@ func (f *Failover) Reserve(ctx context.Context, r *aiproxy.BudgetReservation, li
 	id := r.ID
 	for range switchTries {
 		if f.redisUp() {
-			f.track(id, r)
-			ok, used, err := f.redis.Reserve(ctx, r, limits)
-			if err == nil {
-				if !ok {
-					f.untrack(id)
+			if ok, used, tried, err := f.reserveInRedis(ctx, r, id, limits); tried {
+				if err == nil {
+					return ok, used, nil
 				}
-				return ok, used, nil
+				if ctx.Err() != nil || !errors.Is(err, ErrRedis) {
+					return false, nil, err
+				}
+				f.fail(err)
+				// If the script ran after all, its reservation is never used and expires;
+				// the next try (Redis may be back before the store is tried) takes another
+				// ID.
+				id = newID()
+				r.ID = id
+				continue
 			}
-			f.untrack(id)
-			if ctx.Err() != nil || !errors.Is(err, ErrRedis) {
-				return false, nil, err
-			}
-			f.fail(err)
-			// If the script ran after all, its reservation is never used and expires; the
-			// next try (Redis may be back before the store is tried) takes another ID.
-			id = newID()
-			r.ID = id
-			continue
 		}
 		if ok, used, done, err := f.reserveInStore(ctx, r, id, limits); done {
 			return ok, used, err
 		}
 	}
 	return false, nil, aiproxy.Errorf(aiproxy.EUNAVAILABLE, "Budgets are unavailable: Redis keeps coming and going.")
+}
+
+// reserveInRedis reserves in Redis unless it went away meanwhile (tried false). The read
+// lock keeps a switch to the store from being made while the reservation is being taken:
+// when the store starts reserving, what this replica holds in Redis is then known, not
+// guessed from tries whose outcome is not (counting those refused requests that fit, and
+// said more was used than the limit). A switch waits for the tries in progress, each
+// bounded by Options.Timeout.
+func (f *Failover) reserveInRedis(ctx context.Context, r *aiproxy.BudgetReservation, id string, limits aiproxy.Units) (ok bool, used aiproxy.Units, tried bool, err error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.down.Load() {
+		return false, nil, false, nil
+	}
+	f.track(id, r)
+	ok, used, err = f.redis.Reserve(ctx, r, limits)
+	if err != nil || !ok {
+		f.untrack(id)
+	}
+	return ok, used, true, err
 }
 
 // reserveInStore reserves in the store while Redis is away (done false: it is back). The
@@ -151,9 +169,10 @@ func (f *Failover) Commit(ctx context.Context, r *aiproxy.BudgetReservation) err
 	if !ok {
 		return aiproxy.Errorf(aiproxy.EINVALID, "Budget reservation %q was not taken by this ledger.", r.ID)
 	}
+	again := false // a try in Redis failed without an answer: it may have run
 	for range switchTries {
 		if !f.down.Load() {
-			err := f.redis.commit(ctx, r)
+			err := f.redis.commit(ctx, r, again)
 			if err == nil {
 				f.committedInRedis(ctx, id)
 				return nil
@@ -161,6 +180,7 @@ func (f *Failover) Commit(ctx context.Context, r *aiproxy.BudgetReservation) err
 			if !errors.Is(err, ErrRedis) {
 				return err
 			}
+			again = true
 			f.fail(err)
 		}
 		if done, err := f.commitInStore(ctx, r, id); done {

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -155,7 +154,7 @@ func check(r *aiproxy.BudgetReservation, limits aiproxy.Units) error {
 	if _, err := windowEnd(r.Window); err != nil {
 		return err
 	}
-	for _, u := range slices.Sorted(maps.Keys(r.Units)) {
+	for u := range r.Units {
 		if !slices.Contains(knownUnits, u) {
 			return aiproxy.Errorf(aiproxy.EINVALID, "budget reservation: unknown unit %q (use requests, characters or seconds).", u)
 		}

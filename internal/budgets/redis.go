@@ -422,10 +422,14 @@ func (l *RedisLedger) Reserve(ctx context.Context, r *aiproxy.BudgetReservation,
 // Commit implements Ledger. The units committed are added to the store's counters within
 // SyncEvery.
 func (l *RedisLedger) Commit(ctx context.Context, r *aiproxy.BudgetReservation) error {
-	return l.commit(context.WithoutCancel(ctx), r)
+	return l.commit(context.WithoutCancel(ctx), r, false)
 }
 
-func (l *RedisLedger) commit(ctx context.Context, r *aiproxy.BudgetReservation) error {
+// commit commits r in Redis. again says an earlier try of this commit failed without an
+// answer: it may have run, and then this one finds no reservation to commit; its units are
+// then counted in Redis as committed but not in the store yet, and are given to the syncer
+// as the earlier try would have (were they not, the store would never count them).
+func (l *RedisLedger) commit(ctx context.Context, r *aiproxy.BudgetReservation, again bool) error {
 	epoch, id, ok := parseRedisID(r.ID)
 	if !ok {
 		return aiproxy.Errorf(aiproxy.EINVALID, "Budget reservation %q was not taken in Redis.", r.ID)
@@ -441,6 +445,9 @@ func (l *RedisLedger) commit(ctx context.Context, r *aiproxy.BudgetReservation) 
 	}
 	switch st := status(res); {
 	case st == 0:
+		if again {
+			l.sync.add(syncKey{keyOf(r), epoch}, nonZero(r.Units))
+		}
 		return nil
 	case (st == 1 || st == 2) && len(res) == 3:
 		var units map[string]string

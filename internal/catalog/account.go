@@ -3,8 +3,10 @@ package catalog
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // What an action does to jobs and to the provider account, as data: on a provider account
@@ -29,16 +31,77 @@ const (
 	AccountScopeAccount AccountScope = "account"
 )
 
-// Where a JobRef reads the job's id from the invoke envelope.
+// Where a JobRef reads ids from the invoke envelope.
 const (
-	JobRefQuery = "query" // a query parameter
+	JobRefQuery = "query" // a query parameter: every value it is given
 	JobRefPath  = "path"  // a placeholder of the path template
+	JobRefBody  = "body"  // a JSON pointer into the request body (job_refs only)
 )
 
-// JobRef says where a job action's envelope names the job it reads or changes.
+// JobRef says where an envelope names objects an org owns. The job_ref of a job action is
+// the one job it reads or changes: always strict, in the query or the path, and required (an
+// envelope that names none names no job of the org's). job_refs are further references,
+// optional each: an id field of the body (a video to translate, an uploaded asset a scene
+// uses), or a voice in the path of a speech action. On a shared provider key an id a strict
+// ref names must be recorded as the org's job; an id a MayBePublic ref names must not be
+// recorded as another org's. Either refusal is a 404, as if the object did not exist.
 type JobRef struct {
-	In   string // JobRefQuery or JobRefPath
-	Name string // the query parameter, or the path template's placeholder
+	In      string   // JobRefQuery, JobRefPath or JobRefBody
+	Name    string   // query and path: the query parameter, or the path template's placeholder
+	Pointer *Pointer // body: where the id is; "*" stands for every element (Pointer.LookupAll)
+	// MayBePublic: the id may also name one of the provider's public objects (a premade
+	// voice, a stock avatar), which no org owns; refused only when it is recorded as another
+	// org's job. Otherwise the ref is strict: the object can only be an org's (a video, a
+	// translation, an uploaded asset).
+	MayBePublic bool
+	// Prefix and Suffix are the text around the id when the value is written with it, as
+	// HeyGen's image_key "image/<asset id>/original" (job_refs pattern "image/{id}/original").
+	// A value without both is taken whole.
+	Prefix, Suffix string
+}
+
+// IDs returns the ids r names in an envelope: every non-empty value of the query parameter,
+// the path placeholder's value, or what r.Pointer finds in body (decoded JSON, nil when the
+// request has none): a string as it is, a number as its decimal text, an array element by
+// element. Null, empty strings and values of other types name nothing. With a pattern, a
+// value of its form names the id inside it.
+func (r *JobRef) IDs(query url.Values, pathParams map[string]string, body any) []string {
+	var vs []any
+	switch r.In {
+	case JobRefQuery:
+		for _, v := range query[r.Name] {
+			vs = append(vs, v)
+		}
+	case JobRefPath:
+		if v, ok := pathParams[r.Name]; ok {
+			vs = append(vs, v)
+		}
+	case JobRefBody:
+		if body == nil {
+			return nil
+		}
+		for _, v := range r.Pointer.LookupAll(body) {
+			if a, isArray := v.([]any); isArray {
+				vs = append(vs, a...)
+			} else {
+				vs = append(vs, v)
+			}
+		}
+	}
+	var ids []string
+	for _, v := range vs {
+		id, ok := jobID(v)
+		if !ok {
+			continue
+		}
+		if r.Prefix != "" || r.Suffix != "" {
+			if len(id) > len(r.Prefix)+len(r.Suffix) && strings.HasPrefix(id, r.Prefix) && strings.HasSuffix(id, r.Suffix) {
+				id = id[len(r.Prefix) : len(id)-len(r.Suffix)]
+			}
+		}
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // ListFilter says how an account-wide list answer is cut down to one org's items.
@@ -58,6 +121,46 @@ type Meter struct {
 	// OutputSeconds points into the completed answer of the action's poll_action at the
 	// length of what the job produced, in seconds; it is counted when that answer is seen.
 	OutputSeconds *Pointer
+	// CompletedWhen tells a completed answer of the poll_action from the others (a dubbing
+	// states its media's duration while it is still dubbing, and when it failed); nil: any
+	// answer in which OutputSeconds finds a length.
+	CompletedWhen *Condition
+}
+
+// Completed reports whether answer, a decoded 2xx json answer of the action's poll_action,
+// says the job is completed, so that its OutputSeconds may be counted: CompletedWhen holds,
+// or there is no CompletedWhen.
+func (m Meter) Completed(answer any) bool {
+	return m.CompletedWhen == nil || m.CompletedWhen.Holds(answer)
+}
+
+// Condition is a test of a decoded json answer: the value at Pointer is one of Equals.
+type Condition struct {
+	Pointer *Pointer
+	Equals  []string // a string value as it is; a number or a boolean by its JSON text
+}
+
+// Holds reports whether answer has, at c.Pointer, a string, number or boolean equal to one
+// of c.Equals. Absent, null, an object or an array is none of them.
+func (c *Condition) Holds(answer any) bool {
+	v, ok := c.Pointer.Lookup(answer)
+	if !ok {
+		return false
+	}
+	var s string
+	switch x := v.(type) {
+	case string:
+		s = x
+	case bool:
+		s = strconv.FormatBool(x)
+	default:
+		n, isNumber := jobID(x)
+		if !isNumber {
+			return false
+		}
+		s = n
+	}
+	return slices.Contains(c.Equals, s)
 }
 
 // CreatedJobIDs returns the ids of the objects a 2xx json answer of e created, found at
@@ -105,6 +208,15 @@ type jobRefFile struct {
 	Name string `yaml:"name"`
 }
 
+// refFile is one entry of job_refs.
+type refFile struct {
+	In          string `yaml:"in"`            // query, path or body
+	Name        string `yaml:"name"`          // query and path
+	Pointer     string `yaml:"pointer"`       // body
+	MayBePublic bool   `yaml:"may_be_public"` // default false: strict
+	Pattern     string `yaml:"pattern"`       // e.g. "image/{id}/original"
+}
+
 type listFilterFile struct {
 	Items *string  `yaml:"items"` // "" (the answer is the array) is allowed, so nil tells it from absent
 	ID    string   `yaml:"id"`
@@ -112,15 +224,21 @@ type listFilterFile struct {
 }
 
 type meterFile struct {
-	Characters    *string `yaml:"characters"`
-	Seconds       *string `yaml:"seconds"`
-	OutputSeconds *string `yaml:"output_seconds"`
+	Characters    *string        `yaml:"characters"`
+	Seconds       *string        `yaml:"seconds"`
+	OutputSeconds *string        `yaml:"output_seconds"`
+	CompletedWhen *conditionFile `yaml:"completed_when"`
 }
 
-// buildAccount converts and checks account_scope, creates_job, job_ref, list_filter and
-// meter of one endpoint whose other fields buildEndpoint has set. requireScope is set for
-// the built-in files, which must classify every action; elsewhere a missing account_scope
-// is account.
+type conditionFile struct {
+	Pointer *string  `yaml:"pointer"`
+	Equals  []string `yaml:"equals"`
+}
+
+// buildAccount converts and checks account_scope, creates_job, job_ref, job_refs,
+// list_filter and meter of one endpoint whose other fields buildEndpoint has set.
+// requireScope is set for the built-in files, which must classify every action; elsewhere a
+// missing account_scope is account.
 func buildAccount(e *Endpoint, ef *endpointFile, requireScope bool, fail func(format string, args ...any)) {
 	e.AccountScope = AccountScope(ef.AccountScope)
 	switch e.AccountScope {
@@ -134,8 +252,9 @@ func buildAccount(e *Endpoint, ef *endpointFile, requireScope bool, fail func(fo
 		fail("unknown account_scope %q (want public, job or account)", e.AccountScope)
 	}
 
-	// pointer parses a pointer; the whole document is allowed only where whole says so.
-	pointer := func(field, s string, whole bool) *Pointer {
+	// pointer parses a pointer; the whole document is allowed only where whole says so,
+	// and "*" only in job_refs (wild).
+	pointerIn := func(field, s string, whole, wild bool) *Pointer {
 		p, err := ParsePointer(s)
 		switch {
 		case err != nil:
@@ -144,9 +263,13 @@ func buildAccount(e *Endpoint, ef *endpointFile, requireScope bool, fail func(fo
 		case p.IsRoot() && !whole:
 			fail(`%s: the pointer "" names the whole document`, field)
 			return nil
+		case p.HasWildcard() && !wild:
+			fail(`%s: %q: "*" (every element) is only for job_refs pointers`, field, s)
+			return nil
 		}
 		return p
 	}
+	pointer := func(field, s string, whole bool) *Pointer { return pointerIn(field, s, whole, false) }
 
 	if len(ef.CreatesJob) > 0 {
 		if e.AccountScope != AccountScopeJob {
@@ -176,6 +299,11 @@ func buildAccount(e *Endpoint, ef *endpointFile, requireScope bool, fail func(fo
 			fail("job_ref: path template %q has no placeholder {%s}", e.Path, r.Name)
 		case r.In == JobRefQuery && !validParamName(r.Name):
 			fail("job_ref: invalid query parameter name %q", r.Name)
+		}
+	}
+	for i, rf := range ef.JobRefs {
+		if r := buildRef(e, fmt.Sprintf("job_refs[%d]", i), rf, pointerIn, fail); r != nil {
+			e.JobRefs = append(e.JobRefs, r)
 		}
 	}
 	if e.AccountScope == AccountScopeJob && len(ef.CreatesJob) == 0 && ef.JobRef == nil {
@@ -223,5 +351,75 @@ func buildAccount(e *Endpoint, ef *endpointFile, requireScope bool, fail func(fo
 		if m.OutputSeconds != nil && e.CallbackMode != CallbackPoll {
 			fail("meter: output_seconds needs callback_mode poll: it reads the poll_action's completed answer")
 		}
+		if c := m.CompletedWhen; c != nil {
+			cond := &Condition{Equals: c.Equals}
+			switch {
+			case m.OutputSeconds == nil:
+				fail("meter: completed_when needs output_seconds: it says when output_seconds is counted")
+			case c.Pointer == nil:
+				fail("meter: completed_when: missing pointer")
+			case len(c.Equals) == 0:
+				fail("meter: completed_when: missing equals (the poll_action's words for completed)")
+			default:
+				cond.Pointer = pointer("meter: completed_when: pointer", *c.Pointer, false)
+			}
+			e.Meter.CompletedWhen = cond
+		}
 	}
+}
+
+// buildRef converts and checks one entry of job_refs (field names it in messages); nil
+// when it is wrong.
+func buildRef(e *Endpoint, field string, rf refFile, pointer func(field, s string, whole, wild bool) *Pointer,
+	fail func(format string, args ...any)) *JobRef {
+	ok := true
+	bad := func(format string, args ...any) {
+		ok = false
+		fail(field+": "+format, args...)
+	}
+	r := &JobRef{In: rf.In, Name: rf.Name, MayBePublic: rf.MayBePublic}
+	switch rf.In {
+	case JobRefQuery, JobRefPath:
+		switch {
+		case rf.Pointer != "":
+			bad("pointer is for in body; in %s takes a name", rf.In)
+		case rf.Name == "":
+			bad("missing name")
+		case rf.In == JobRefPath && e.Path != nil && !slices.Contains(e.Path.Params(), rf.Name):
+			bad("path template %q has no placeholder {%s}", e.Path, rf.Name)
+		case rf.In == JobRefQuery && !validParamName(rf.Name):
+			bad("invalid query parameter name %q", rf.Name)
+		}
+	case JobRefBody:
+		switch {
+		case rf.Name != "":
+			bad("name is for in query or path; in body takes a pointer")
+		case rf.Pointer == "":
+			bad("missing pointer")
+		case e.RequestMode != RequestJSON:
+			// A multipart envelope's text fields may come after its files, which stream to
+			// the provider after Admit has run; a binary or raw request has no fields.
+			bad("in body needs request_mode json, not %s", e.RequestMode)
+		default:
+			if r.Pointer = pointer(field+": pointer", rf.Pointer, false, true); r.Pointer == nil {
+				ok = false
+			}
+		}
+	default:
+		bad("in must be query, path or body, got %q", rf.In)
+	}
+	if rf.Pattern != "" {
+		prefix, suffix, found := strings.Cut(rf.Pattern, "{id}")
+		if !found || strings.Contains(suffix, "{id}") || prefix == "" && suffix == "" {
+			bad("pattern %q must hold {id} once, with text around it", rf.Pattern)
+		}
+		r.Prefix, r.Suffix = prefix, suffix
+	}
+	if !rf.MayBePublic && e.AccountScope != AccountScopeJob {
+		bad("a strict ref needs account_scope job, not %s (ids that may name the provider's public objects take may_be_public: true)", e.AccountScope)
+	}
+	if !ok {
+		return nil
+	}
+	return r
 }

@@ -28,10 +28,13 @@ import (
 //   - creates_job finds the new object's ids in the real answer;
 //   - job_ref names, where it says, an id some creates_job recorded, and the provider takes it
 //     there (the call succeeds);
+//   - every id a strict job_refs entry finds is one some creates_job recorded, and the refs
+//     the requests below fill find their ids (refsFound);
 //   - list_filter's items is an array whose items carry the id member, the ids the org created
 //     are among them, and every drop pointer is in the answer;
 //   - characters and seconds find a text and a number in the request body the provider took;
-//   - output_seconds finds a positive number in the poll_action's completed answer.
+//   - output_seconds finds a positive number in the poll_action's completed answer, which
+//     completed_when says is completed, and no earlier answer is.
 
 // simRequest is one invoke's inputs.
 type simRequest struct {
@@ -49,6 +52,7 @@ type simDriver struct {
 	base      string
 	created   map[string]bool // service/id of every object a creates_job recorded
 	exercised map[string]bool // service/action
+	refsFound map[string]bool // service/action ref: a job_refs entry that found an id
 }
 
 func (d *simDriver) endpoint(t *testing.T, service, action string) (*Service, *Endpoint) {
@@ -68,6 +72,7 @@ func (d *simDriver) invoke(t *testing.T, service, action string, r simRequest) a
 	s, e := d.endpoint(t, service, action)
 	d.exercised[service+"/"+action] = true
 	d.checkJobRef(t, service, e, r)
+	d.checkRefs(t, service, e, r)
 	d.checkBodyMeters(t, e, r)
 
 	path, err := e.Path.Render(r.params)
@@ -160,6 +165,34 @@ func (d *simDriver) checkJobRef(t *testing.T, service string, e *Endpoint, r sim
 	if !d.created[service+"/"+id] {
 		t.Errorf("%s: job_ref %s %q holds %q, which no creates_job recorded", e.Slug, e.JobRef.In, e.JobRef.Name, id)
 	}
+}
+
+// checkRefs: every id a strict job_refs entry finds in the request is one a creates_job
+// recorded; an id a may_be_public one finds may be either.
+func (d *simDriver) checkRefs(t *testing.T, service string, e *Endpoint, r simRequest) {
+	t.Helper()
+	var body any
+	if e.RequestMode == RequestJSON {
+		body = decodeRoundTrip(t, r.body)
+	}
+	for _, ref := range e.JobRefs {
+		ids := ref.IDs(r.query, r.params, body)
+		if len(ids) > 0 {
+			d.refsFound[service+"/"+e.Slug+" "+refName(ref)] = true
+		}
+		for _, id := range ids {
+			if !ref.MayBePublic && !d.created[service+"/"+id] {
+				t.Errorf("%s: job_refs %s finds %q, which no creates_job recorded", e.Slug, refName(ref), id)
+			}
+		}
+	}
+}
+
+func refName(r *JobRef) string {
+	if r.In == JobRefBody {
+		return r.Pointer.String()
+	}
+	return r.In + ":" + r.Name
 }
 
 // checkBodyMeters: characters finds a text and seconds a positive number in the body.
@@ -256,12 +289,19 @@ func (d *simDriver) follow(t *testing.T, service, creator, id string, params map
 		if status == "failed" {
 			t.Fatalf("%s %s failed: %v", creator, id, answer)
 		}
-		return slices.Contains([]string{"completed", "success", "dubbed"}, status)
+		done := slices.Contains([]string{"completed", "success", "dubbed"}, status)
+		if !done && e.Meter.OutputSeconds != nil && e.Meter.Completed(answer) {
+			t.Errorf("%s: meter completed_when holds for %s's answer %v, which is not completed", creator, poll.Slug, answer)
+		}
+		return done
 	})
 	if p := e.Meter.OutputSeconds; p != nil {
 		v, ok := p.Lookup(answer)
 		if n, isNumber := v.(float64); !ok || !isNumber || n <= 0 {
 			t.Errorf("%s: meter output_seconds %s finds %v, %v in %s's answer %v", creator, p, v, ok, poll.Slug, answer)
+		}
+		if !e.Meter.Completed(answer) {
+			t.Errorf("%s: meter completed_when does not hold for %s's completed answer %v", creator, poll.Slug, answer)
 		}
 	}
 	return answer
@@ -287,7 +327,7 @@ func str(t *testing.T, v any, path ...any) string {
 
 func TestBuiltinAccountFieldsAgainstTheSimulators(t *testing.T) {
 	_, srv := simtest.Start(t, simcore.Options{Seed: 7}, sim.New)
-	d := &simDriver{cat: mustBuiltin(t), base: srv.URL, created: map[string]bool{}, exercised: map[string]bool{}}
+	d := &simDriver{cat: mustBuiltin(t), base: srv.URL, created: map[string]bool{}, exercised: map[string]bool{}, refsFound: map[string]bool{}}
 
 	t.Run("heygen", func(t *testing.T) { d.heygen(t) })
 	t.Run("elevenlabs", func(t *testing.T) { d.elevenlabs(t) })
@@ -303,6 +343,30 @@ func TestBuiltinAccountFieldsAgainstTheSimulators(t *testing.T) {
 			}
 		}
 	}
+	// The refs the requests fill found their ids where the provider took them.
+	for _, ref := range []string{
+		"heygen/generate-video /video_inputs/*/voice/audio_asset_id",
+		"heygen/generate-video /video_inputs/*/background/image_asset_id",
+		"heygen/generate-video /video_inputs/*/character/avatar_id",
+		"heygen/generate-video /video_inputs/*/character/talking_photo_id",
+		"heygen/translate-video /video_id",
+		"heygen/create-photo-avatar /image_key",
+		"heygen/v3-create-avatar /file/asset_id",
+		"heygen/v3-create-avatar /avatar_group_id",
+		"heygen/v3-get-avatar-group path:group_id",
+		"heygen/v3-list-avatar-looks query:group_id",
+		"heygen/v3-create-video /avatar_id",
+		"heygen/v3-create-video /image/asset_id",
+		"heygen/v3-create-video-translation /video/asset_id",
+		"elevenlabs/get-voice path:voice_id",
+		"elevenlabs/get-voice-settings path:voice_id",
+		"elevenlabs/tts path:voice_id",
+		"elevenlabs/tts-stream-timestamps path:voice_id",
+	} {
+		if !d.refsFound[ref] {
+			t.Errorf("%s found no id", ref)
+		}
+	}
 }
 
 const (
@@ -316,13 +380,21 @@ func (d *simDriver) heygen(t *testing.T) {
 
 	// Assets, through both versions, then listed.
 	assetV1 := d.create(t, hg, "upload-asset", simRequest{data: img, contentType: "image/png"}, 1)[0]
+	audioV1 := d.create(t, hg, "upload-asset", simRequest{data: media.MP3(2), contentType: "audio/mpeg"}, 1)[0]
 	assetV3 := d.create(t, hg, "v3-upload-asset", simRequest{files: map[string][]byte{"file": img}}, 1)[0]
+	clipV3 := d.create(t, hg, "v3-upload-asset", simRequest{files: map[string][]byte{"file": media.MP4(3, 320, 240)}}, 1)[0]
 	d.invoke(t, hg, "v3-get-asset", simRequest{params: map[string]string{"asset_id": assetV3}})
 	d.invoke(t, hg, "list-assets", simRequest{})
 
 	// v2 videos: plain and from a template, followed to completion.
 	video := d.create(t, hg, "generate-video", simRequest{body: simtest.HeyGenVideoRequest(simAvatar, simVoice, "Hello from org A.")}, 1)[0]
 	d.follow(t, hg, "generate-video", video, nil)
+	// A scene spoken by the org's uploaded audio in front of its uploaded image.
+	d.create(t, hg, "generate-video", simRequest{body: map[string]any{"test": true, "video_inputs": []any{map[string]any{
+		"character":  map[string]any{"type": "avatar", "avatar_id": simAvatar},
+		"voice":      map[string]any{"type": "audio", "audio_asset_id": audioV1},
+		"background": map[string]any{"type": "image", "image_asset_id": assetV1},
+	}}}}, 1)
 	templates := d.invoke(t, hg, "list-templates", simRequest{})
 	tpl := str(t, templates, "data", "templates", 0, "template_id")
 	vars := simtest.Get(d.invoke(t, hg, "get-template", simRequest{params: map[string]string{"template_id": tpl}}), "data", "variables")
@@ -341,14 +413,33 @@ func (d *simDriver) heygen(t *testing.T) {
 		"name": "Org A presenter", "image_key": "image/" + assetV1 + "/original"}}, 1)[0]
 	d.follow(t, hg, "create-photo-avatar", photo, nil)
 	d.invoke(t, hg, "list-talking-photos", simRequest{})
+	// The trained photo avatar speaks as a talking photo.
+	d.create(t, hg, "generate-video", simRequest{body: map[string]any{"test": true, "video_inputs": []any{map[string]any{
+		"character": map[string]any{"type": "talking_photo", "talking_photo_id": photo},
+		"voice":     map[string]any{"type": "text", "input_text": "Hello from org A's photo.", "voice_id": simVoice},
+	}}}}, 1)
 
 	// v3: an avatar look, videos, a template video, translations into two languages.
-	look := d.create(t, hg, "v3-create-avatar", simRequest{body: map[string]any{
-		"type": "photo", "name": "Org A look", "file": map[string]any{"type": "asset_id", "asset_id": assetV3}}}, 1)[0]
+	// The first look of a new group records both; a second look joins the org's group.
+	created := d.create(t, hg, "v3-create-avatar", simRequest{body: map[string]any{
+		"type": "photo", "name": "Org A look", "file": map[string]any{"type": "asset_id", "asset_id": assetV3}}}, 2)
+	look, group := created[0], created[1]
 	d.follow(t, hg, "v3-create-avatar", look, nil)
+	look2 := d.create(t, hg, "v3-create-avatar", simRequest{body: map[string]any{
+		"type": "photo", "name": "Org A look 2", "avatar_group_id": group,
+		"file": map[string]any{"type": "asset_id", "asset_id": assetV3}}}, 1)[0]
+	d.follow(t, hg, "v3-create-avatar", look2, nil)
+	d.invoke(t, hg, "v3-get-avatar-group", simRequest{params: map[string]string{"group_id": group}})
+	d.invoke(t, hg, "v3-list-avatar-looks", simRequest{query: url.Values{"group_id": {group}}})
 	v3Video := d.create(t, hg, "v3-create-video", simRequest{body: map[string]any{
 		"type": "avatar", "avatar_id": simAvatar, "script": "Hello from org A.", "voice_id": simVoice, "test": true}}, 1)[0]
 	d.follow(t, hg, "v3-create-video", v3Video, nil)
+	// An image video of the org's uploaded image, and a video of its trained look.
+	d.create(t, hg, "v3-create-video", simRequest{body: map[string]any{
+		"type": "image", "image": map[string]any{"type": "asset_id", "asset_id": assetV3},
+		"script": "Hello from org A's image.", "voice_id": simVoice, "test": true}}, 1)
+	d.create(t, hg, "v3-create-video", simRequest{body: map[string]any{
+		"type": "avatar", "avatar_id": look, "script": "Hello from org A's look.", "voice_id": simVoice, "test": true}}, 1)
 	v3tpl := str(t, d.invoke(t, hg, "v3-list-templates", simRequest{}), "data", 0, "id")
 	v3vars := simtest.Get(d.invoke(t, hg, "v3-get-template", simRequest{params: map[string]string{"template_id": v3tpl}}), "data", "variables")
 	v3TplVideo := d.create(t, hg, "v3-generate-template-video", simRequest{
@@ -361,6 +452,9 @@ func (d *simDriver) heygen(t *testing.T) {
 	for _, id := range v3Translations {
 		d.follow(t, hg, "v3-create-video-translation", id, nil)
 	}
+	d.create(t, hg, "v3-create-video-translation", simRequest{body: map[string]any{
+		"video":            map[string]any{"type": "asset_id", "asset_id": clipV3},
+		"output_languages": langs[:1]}}, 1)
 	d.invoke(t, hg, "v3-list-videos", simRequest{})
 
 	// Speech, metered by its text.
@@ -382,6 +476,10 @@ func (d *simDriver) elevenlabs(t *testing.T) {
 		files: map[string][]byte{"files": sample}}, 1)[0]
 	d.invoke(t, el, "edit-voice", simRequest{params: map[string]string{"voice_id": voice},
 		body: map[string]any{"name": "Org A narrator, v2"}})
+	for _, v := range []string{premade, voice} {
+		d.invoke(t, el, "get-voice", simRequest{params: map[string]string{"voice_id": v}})
+		d.invoke(t, el, "get-voice-settings", simRequest{params: map[string]string{"voice_id": v}})
+	}
 
 	// Speech and sound effects, metered from the request body.
 	for _, action := range []string{"tts", "tts-stream", "tts-timestamps", "tts-stream-timestamps"} {
@@ -419,7 +517,7 @@ endpoints:
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &simDriver{cat: c, base: srv.URL, created: map[string]bool{}, exercised: map[string]bool{}}
+	d := &simDriver{cat: c, base: srv.URL, created: map[string]bool{}, exercised: map[string]bool{}, refsFound: map[string]bool{}}
 	_, e := d.endpoint(t, "heygen", "v3-upload-asset")
 	answer := d.invoke(t, "heygen", "v3-upload-asset", simRequest{files: map[string][]byte{"file": pngBytes(t)}})
 	if ids, err := e.CreatedJobIDs(answer); err != nil || len(ids) != 0 {

@@ -19,10 +19,10 @@ var builtinAccess = []struct {
 	// heygen
 	{"heygen", "list-templates", "public", "", "", "", ""},
 	{"heygen", "get-template", "public", "", "", "", ""},
-	{"heygen", "generate-template-video", "job", "/data/video_id", "", "", "output_seconds=/data/duration"},
+	{"heygen", "generate-template-video", "job", "/data/video_id", "", "", "output_seconds=/data/duration completed_when=/data/status:completed"},
 	{"heygen", "list-avatars", "public", "", "", "", ""},
 	{"heygen", "list-voices", "public", "", "", "", ""},
-	{"heygen", "generate-video", "job", "/data/video_id", "", "", "output_seconds=/data/duration"},
+	{"heygen", "generate-video", "job", "/data/video_id", "", "", "output_seconds=/data/duration completed_when=/data/status:completed"},
 	{"heygen", "video-status", "job", "", "query:video_id", "", ""},
 	{"heygen", "list-videos", "account", "", "", "/data/videos video_id /data/token", ""},
 	{"heygen", "delete-video", "job", "", "query:video_id", "", ""},
@@ -41,13 +41,13 @@ var builtinAccess = []struct {
 	{"heygen", "delete-webhook", "account", "", "", "", ""},
 	{"heygen", "v3-list-avatar-groups", "public", "", "", "", ""},
 	{"heygen", "v3-get-avatar-group", "public", "", "", "", ""},
-	{"heygen", "v3-create-avatar", "job", "/data/avatar_item/id", "", "", ""},
+	{"heygen", "v3-create-avatar", "job", "/data/avatar_item/id /data/avatar_group/id", "", "", ""},
 	{"heygen", "v3-list-avatar-looks", "public", "", "", "", ""},
 	{"heygen", "v3-get-avatar-look", "job", "", "path:look_id", "", ""},
 	{"heygen", "v3-list-voices", "public", "", "", "", ""},
 	{"heygen", "v3-get-voice", "public", "", "", "", ""},
 	{"heygen", "v3-speech", "public", "", "", "", "characters=/text"},
-	{"heygen", "v3-create-video", "job", "/data/video_id", "", "", "output_seconds=/data/duration"},
+	{"heygen", "v3-create-video", "job", "/data/video_id", "", "", "output_seconds=/data/duration completed_when=/data/status:completed"},
 	{"heygen", "v3-list-videos", "account", "", "", "/data id /has_more /next_token", ""},
 	{"heygen", "v3-get-video", "job", "", "path:video_id", "", ""},
 	{"heygen", "v3-delete-video", "job", "", "path:video_id", "", ""},
@@ -56,8 +56,8 @@ var builtinAccess = []struct {
 	{"heygen", "v3-delete-asset", "job", "", "path:asset_id", "", ""},
 	{"heygen", "v3-list-templates", "public", "", "", "", ""},
 	{"heygen", "v3-get-template", "public", "", "", "", ""},
-	{"heygen", "v3-generate-template-video", "job", "/data/id", "", "", "output_seconds=/data/duration"},
-	{"heygen", "v3-create-video-translation", "job", "/data/video_translation_ids", "", "", "output_seconds=/data/duration"},
+	{"heygen", "v3-generate-template-video", "job", "/data/id", "", "", "output_seconds=/data/duration completed_when=/data/status:completed"},
+	{"heygen", "v3-create-video-translation", "job", "/data/video_translation_ids", "", "", "output_seconds=/data/duration completed_when=/data/status:completed"},
 	{"heygen", "v3-get-video-translation", "job", "", "path:video_translation_id", "", ""},
 	{"heygen", "v3-list-translation-languages", "public", "", "", "", ""},
 	{"heygen", "v3-create-webhook-endpoint", "account", "", "", "", ""},
@@ -79,7 +79,7 @@ var builtinAccess = []struct {
 	{"elevenlabs", "sound-generation", "public", "", "", "", "seconds=/duration_seconds"},
 	{"elevenlabs", "audio-isolation", "public", "", "", "", ""},
 	{"elevenlabs", "audio-isolation-stream", "public", "", "", "", ""},
-	{"elevenlabs", "create-dubbing", "job", "/dubbing_id", "", "", "output_seconds=/media_metadata/duration"},
+	{"elevenlabs", "create-dubbing", "job", "/dubbing_id", "", "", "output_seconds=/media_metadata/duration completed_when=/status:dubbed"},
 	{"elevenlabs", "get-dubbing", "job", "", "path:dubbing_id", "", ""},
 	{"elevenlabs", "get-dubbed-audio", "job", "", "path:dubbing_id", "", ""},
 	{"elevenlabs", "delete-dubbing", "job", "", "path:dubbing_id", "", ""},
@@ -116,7 +116,58 @@ func accessOf(e *Endpoint) (scope, createsJob, jobRef, listFilter, meter string)
 			units = append(units, u.name+"="+u.p.String())
 		}
 	}
+	if c := e.Meter.CompletedWhen; c != nil {
+		units = append(units, "completed_when="+c.Pointer.String()+":"+strings.Join(c.Equals, "|"))
+	}
 	return string(e.AccountScope), pointers(e.CreatesJob), jobRef, listFilter, strings.Join(units, " ")
+}
+
+// builtinRefs are the job_refs of every built-in action that has some, in the notation of
+// refsOf: what else of an org's an envelope may name, and how strictly it is checked on a
+// shared key ("public" for may_be_public). Like builtinAccess, a change here is a change of
+// what orgs sharing a key can reach of each other.
+var builtinRefs = map[string]string{
+	"heygen/generate-template-video": "body:/variables/*/properties/asset_id public, body:/variables/*/properties/character_id public",
+	"heygen/generate-video": "body:/video_inputs/*/voice/audio_asset_id, body:/video_inputs/*/background/image_asset_id, " +
+		"body:/video_inputs/*/background/video_asset_id, body:/video_inputs/*/character/avatar_id public, " +
+		"body:/video_inputs/*/character/talking_photo_id public",
+	"heygen/translate-video":      "body:/video_id",
+	"heygen/create-photo-avatar":  "body:/image_key image/{id}/original",
+	"heygen/v3-get-avatar-group":  "path:group_id public",
+	"heygen/v3-create-avatar":     "body:/file/asset_id, body:/reference_images/*/asset_id, body:/avatar_group_id, body:/avatar_id public",
+	"heygen/v3-list-avatar-looks": "query:group_id public",
+	"heygen/v3-create-video": "body:/image/asset_id, body:/audio_asset_id, body:/background/asset_id, body:/references/*/asset_id, " +
+		"body:/watermark/image/asset_id, body:/scenes/*/audio_asset_id, body:/scenes/*/source/asset_id, " +
+		"body:/scenes/*/input/image/asset_id, body:/scenes/*/input/audio_asset_id, body:/avatar_id public, " +
+		"body:/engine/reference_look_id public, body:/scenes/*/input/avatar_id public, body:/scenes/*/input/engine/reference_look_id public",
+	"heygen/v3-generate-template-video":  "body:/variables/*/properties/asset_id public, body:/variables/*/properties/character_id public",
+	"heygen/v3-create-video-translation": "body:/video/asset_id, body:/audio/asset_id, body:/srt/asset_id",
+	"elevenlabs/get-voice":               "path:voice_id public",
+	"elevenlabs/get-voice-settings":      "path:voice_id public",
+	"elevenlabs/tts":                     "path:voice_id public",
+	"elevenlabs/tts-stream":              "path:voice_id public",
+	"elevenlabs/tts-timestamps":          "path:voice_id public",
+	"elevenlabs/tts-stream-timestamps":   "path:voice_id public",
+}
+
+// refsOf renders e's job_refs: "in:name" or "body:/pointer", then "public" when
+// may_be_public and the pattern, if any.
+func refsOf(e *Endpoint) string {
+	var out []string
+	for _, r := range e.JobRefs {
+		s := r.In + ":" + r.Name
+		if r.In == JobRefBody {
+			s = r.In + ":" + r.Pointer.String()
+		}
+		if r.MayBePublic {
+			s += " public"
+		}
+		if r.Prefix != "" || r.Suffix != "" {
+			s += " " + r.Prefix + "{id}" + r.Suffix
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, ", ")
 }
 
 func TestBuiltinAccountClassification(t *testing.T) {
@@ -135,7 +186,15 @@ func TestBuiltinAccountClassification(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Errorf("scope, creates_job, job_ref, list_filter, meter =\n %q\nwant\n %q", got, want)
 			}
+			if got, want := refsOf(e), builtinRefs[a.service+"/"+a.slug]; got != want {
+				t.Errorf("job_refs =\n %s\nwant\n %s", got, want)
+			}
 		})
+	}
+	for name := range builtinRefs {
+		if !listed[name] {
+			t.Errorf("builtinRefs names %s, which is not in builtinAccess", name)
+		}
 	}
 	for _, s := range c.Services() {
 		for _, e := range s.Endpoints {
@@ -196,6 +255,9 @@ func TestBuiltinJobsCanBeFollowed(t *testing.T) {
 			}
 			if r := e.JobRef; r != nil && r.In == JobRefQuery && !slices.Contains(e.RequiredQuery, r.Name) {
 				t.Errorf("%s: job_ref query %q is not in required_query %v", name, r.Name, e.RequiredQuery)
+			}
+			if e.Meter.OutputSeconds != nil && e.Meter.CompletedWhen == nil {
+				t.Errorf("%s: output_seconds without completed_when: a status answer may state a length before the job is done", name)
 			}
 			if e.Destructive && e.AccountScope == AccountScopePublic {
 				t.Errorf("%s deletes something but is public", name)

@@ -83,6 +83,7 @@ type Endpoint struct {
 	AccountScope AccountScope
 	CreatesJob   []*Pointer  // job actions: where a 2xx json answer holds the new object's id(s)
 	JobRef       *JobRef     // job actions: where the envelope names the job it reads or changes
+	JobRefs      []*JobRef   // further objects the envelope may name (job_refs), beyond JobRef
 	ListFilter   *ListFilter // account list actions whose items can be told apart by id
 	Meter        Meter       // units counted beyond one request per call
 

@@ -208,8 +208,9 @@ type endpointFile struct {
 	AccountScope string          `yaml:"account_scope"` // public, job or account; default account (required in the built-in files)
 	CreatesJob   []string        `yaml:"creates_job"`   // JSON pointers into a 2xx json answer
 	JobRef       *jobRefFile     `yaml:"job_ref"`       // {in: query|path, name}
+	JobRefs      []refFile       `yaml:"job_refs"`      // [{in: query|path|body, name | pointer, may_be_public, pattern}]
 	ListFilter   *listFilterFile `yaml:"list_filter"`   // {items, id, drop}
-	Meter        *meterFile      `yaml:"meter"`         // {characters, seconds, output_seconds}
+	Meter        *meterFile      `yaml:"meter"`         // {characters, seconds, output_seconds, completed_when}
 }
 
 var slugPattern = regexp.MustCompile(`^[a-z0-9-]+$`)

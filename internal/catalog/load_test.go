@@ -415,6 +415,64 @@ func TestLoadAccountFields(t *testing.T) {
 	}
 }
 
+func TestLoadJobRefsAndCompletedWhen(t *testing.T) {
+	c, err := Load(files("acme.yaml", header+
+		endpoint("slug", "make-thing", "method", "POST", "path", "/v1/things/{template_id}", "request_mode", "json",
+			"callback_mode", "poll", "poll_action", "get-thing", "account_scope", "job", "creates_job", "[/data/thing_id]",
+			"job_refs", `
+      - {in: body, pointer: /source_id}
+      - {in: body, pointer: /scenes/*/asset_id}
+      - {in: body, pointer: /image_key, pattern: "image/{id}/original"}
+      - {in: body, pointer: /avatar_id, may_be_public: true}
+      - {in: path, name: template_id, may_be_public: true}
+      - {in: query, name: folder_id}`,
+			"meter", "{output_seconds: /data/duration, completed_when: {pointer: /data/status, equals: [completed, success]}}")+
+		endpoint("account_scope", "job", "job_ref", "{in: path, name: thing_id}")+
+		endpoint("slug", "speak", "method", "POST", "path", "/v1/speak/{voice_id}", "request_mode", "json", "account_scope", "public",
+			"job_refs", "[{in: path, name: voice_id, may_be_public: true}]"),
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Service("acme")
+	mk := s.Endpoint("make-thing")
+	want := []JobRef{
+		{In: JobRefBody, Pointer: mk.JobRefs[0].Pointer},
+		{In: JobRefBody, Pointer: mk.JobRefs[1].Pointer},
+		{In: JobRefBody, Pointer: mk.JobRefs[2].Pointer, Prefix: "image/", Suffix: "/original"},
+		{In: JobRefBody, Pointer: mk.JobRefs[3].Pointer, MayBePublic: true},
+		{In: JobRefPath, Name: "template_id", MayBePublic: true},
+		{In: JobRefQuery, Name: "folder_id"},
+	}
+	if len(mk.JobRefs) != len(want) {
+		t.Fatalf("make-thing: %d job_refs, want %d", len(mk.JobRefs), len(want))
+	}
+	for i, r := range mk.JobRefs {
+		if *r != want[i] {
+			t.Errorf("make-thing: job_refs[%d] = %+v, want %+v", i, *r, want[i])
+		}
+	}
+	var ptrs []string
+	for _, r := range mk.JobRefs[:4] {
+		ptrs = append(ptrs, r.Pointer.String())
+	}
+	if !slices.Equal(ptrs, []string{"/source_id", "/scenes/*/asset_id", "/image_key", "/avatar_id"}) {
+		t.Errorf("make-thing: pointers %q", ptrs)
+	}
+	if mk.JobRef != nil {
+		t.Errorf("make-thing: job_refs set job_ref %+v", mk.JobRef)
+	}
+	if cw := mk.Meter.CompletedWhen; cw == nil || cw.Pointer.String() != "/data/status" || !slices.Equal(cw.Equals, []string{"completed", "success"}) {
+		t.Errorf("make-thing: completed_when %+v", cw)
+	}
+	if e := s.Endpoint("get-thing"); e.JobRefs != nil || e.Meter.CompletedWhen != nil {
+		t.Errorf("get-thing: job_refs %v, completed_when %v", e.JobRefs, e.Meter.CompletedWhen)
+	}
+	if e := s.Endpoint("speak"); len(e.JobRefs) != 1 || *e.JobRefs[0] != (JobRef{In: JobRefPath, Name: "voice_id", MayBePublic: true}) {
+		t.Errorf("speak: job_refs %v", e.JobRefs)
+	}
+}
+
 func TestLoadRejectsAccountFields(t *testing.T) {
 	post := []string{"method", "POST", "path", "/v1/things", "request_mode", "json"}
 	with := func(base []string, fields ...string) string {
@@ -488,6 +546,78 @@ func TestLoadRejectsAccountFields(t *testing.T) {
 			`endpoint "get-thing": meter: output_seconds: JSON pointer "/data/~": ~ must be followed by 0 or 1`},
 		{"meter unknown unit", with(post, "account_scope", "public", "meter", "{tokens: /text}"),
 			"field tokens not found in type catalog.meterFile"},
+
+		// job_refs
+		{"job_refs in a header", with(post, "account_scope", "public", "job_refs", "[{in: header, name: x, may_be_public: true}]"),
+			`acme.yaml: service "acme": endpoint "get-thing": job_refs[0]: in must be query, path or body, got "header"`},
+		{"job_refs without in", with(post, "account_scope", "public", "job_refs", "[{pointer: /id, may_be_public: true}]"),
+			`endpoint "get-thing": job_refs[0]: in must be query, path or body, got ""`},
+		{"job_refs body without a pointer", with(post, "account_scope", "job", "creates_job", "[/id]", "job_refs", "[{in: body}]"),
+			`endpoint "get-thing": job_refs[0]: missing pointer`},
+		{"job_refs body with a name", with(post, "account_scope", "job", "creates_job", "[/id]", "job_refs", "[{in: body, name: video_id}]"),
+			`endpoint "get-thing": job_refs[0]: name is for in query or path; in body takes a pointer`},
+		{"job_refs body pointer without a slash", with(post, "account_scope", "job", "creates_job", "[/id]", "job_refs", "[{in: body, pointer: /a}, {in: body, pointer: video_id}]"),
+			`endpoint "get-thing": job_refs[1]: pointer: JSON pointer "video_id" must be empty or start with /`},
+		{"job_refs body pointer with a bad escape", with(post, "account_scope", "job", "creates_job", "[/id]", "job_refs", "[{in: body, pointer: /a~2}]"),
+			`endpoint "get-thing": job_refs[0]: pointer: JSON pointer "/a~2": ~ must be followed by 0 or 1`},
+		{"job_refs body pointer at the whole body", with(post, "account_scope", "job", "creates_job", "[/id]", "job_refs", `[{in: body, pointer: ""}]`),
+			`endpoint "get-thing": job_refs[0]: missing pointer`},
+		{"job_refs body on a multipart action", with(post, "request_mode", "multipart", "account_scope", "job", "creates_job", "[/id]",
+			"job_refs", "[{in: body, pointer: /voice_id}]"),
+			`endpoint "get-thing": job_refs[0]: in body needs request_mode json, not multipart`},
+		{"job_refs body on an action without a body", endpoint("account_scope", "public", "job_refs", "[{in: body, pointer: /id, may_be_public: true}]"),
+			`endpoint "get-thing": job_refs[0]: in body needs request_mode json, not raw`},
+		{"job_refs path with a pointer", endpoint("account_scope", "job", "job_ref", "{in: path, name: thing_id}", "job_refs", "[{in: path, pointer: /x}]"),
+			`endpoint "get-thing": job_refs[0]: pointer is for in body; in path takes a name`},
+		{"job_refs path naming no placeholder", endpoint("account_scope", "public", "job_refs", "[{in: path, name: voice_id, may_be_public: true}]"),
+			`endpoint "get-thing": job_refs[0]: path template "/v1/things/{thing_id}" has no placeholder {voice_id}`},
+		{"job_refs query without a name", endpoint("account_scope", "public", "job_refs", "[{in: query, may_be_public: true}]"),
+			`endpoint "get-thing": job_refs[0]: missing name`},
+		{"job_refs query name that is no parameter", endpoint("account_scope", "public", "job_refs", `[{in: query, name: "a b", may_be_public: true}]`),
+			`endpoint "get-thing": job_refs[0]: invalid query parameter name "a b"`},
+		{"job_refs strict on a public action", endpoint("account_scope", "public", "job_refs", "[{in: path, name: thing_id}]"),
+			`endpoint "get-thing": job_refs[0]: a strict ref needs account_scope job, not public (ids that may name the provider's public objects take may_be_public: true)`},
+		{"job_refs strict on an account action", endpoint("job_refs", "[{in: path, name: thing_id}]"),
+			`endpoint "get-thing": job_refs[0]: a strict ref needs account_scope job, not account`},
+		{"job_refs pattern without {id}", endpoint("account_scope", "public", "job_refs", `[{in: path, name: thing_id, may_be_public: true, pattern: "image/x"}]`),
+			`endpoint "get-thing": job_refs[0]: pattern "image/x" must hold {id} once, with text around it`},
+		{"job_refs pattern with {id} twice", endpoint("account_scope", "public", "job_refs", `[{in: path, name: thing_id, may_be_public: true, pattern: "{id}/{id}"}]`),
+			`job_refs[0]: pattern "{id}/{id}" must hold {id} once`},
+		{"job_refs pattern that is only {id}", endpoint("account_scope", "public", "job_refs", `[{in: path, name: thing_id, may_be_public: true, pattern: "{id}"}]`),
+			`job_refs[0]: pattern "{id}" must hold {id} once, with text around it`},
+		{"job_refs unknown key", endpoint("account_scope", "public", "job_refs", "[{in: path, name: thing_id, public: true}]"),
+			"field public not found in type catalog.refFile"},
+		{"job_refs that is not a list", endpoint("account_scope", "public", "job_refs", "{in: path, name: thing_id}"),
+			"cannot unmarshal"},
+		{"job_ref with a pointer", endpoint("account_scope", "job", "job_ref", "{in: path, name: thing_id, pointer: /x}"),
+			"field pointer not found in type catalog.jobRefFile"},
+		{"job_ref in the body", with(post, "account_scope", "job", "job_ref", "{in: body, name: thing_id}"),
+			`endpoint "get-thing": job_ref: in must be query or path, got "body"`},
+		{"a wildcard outside job_refs", with(post, "account_scope", "job", "creates_job", "[/data/*/id]"),
+			`endpoint "get-thing": creates_job: "/data/*/id": "*" (every element) is only for job_refs pointers`},
+		{"a wildcard in a list_filter", endpoint("account_scope", "account", "list_filter", "{items: /data, id: id, drop: [/data/*/token]}"),
+			`list_filter: drop: "/data/*/token": "*" (every element) is only for job_refs pointers`},
+		{"a wildcard in a meter", with(post, "account_scope", "public", "meter", "{characters: /texts/*}"),
+			`meter: characters: "/texts/*": "*" (every element) is only for job_refs pointers`},
+
+		// completed_when
+		{"completed_when without output_seconds", with(post, "account_scope", "public", "meter", "{characters: /text, completed_when: {pointer: /status, equals: [done]}}"),
+			`endpoint "get-thing": meter: completed_when needs output_seconds: it says when output_seconds is counted`},
+		{"completed_when without a pointer", with(post, "callback_mode", "poll", "poll_action", "get-thing", "account_scope", "job", "creates_job", "[/id]",
+			"meter", "{output_seconds: /duration, completed_when: {equals: [done]}}"),
+			`endpoint "get-thing": meter: completed_when: missing pointer`},
+		{"completed_when without equals", with(post, "callback_mode", "poll", "poll_action", "get-thing", "account_scope", "job", "creates_job", "[/id]",
+			"meter", "{output_seconds: /duration, completed_when: {pointer: /status}}"),
+			`endpoint "get-thing": meter: completed_when: missing equals (the poll_action's words for completed)`},
+		{"completed_when with a bad pointer", with(post, "callback_mode", "poll", "poll_action", "get-thing", "account_scope", "job", "creates_job", "[/id]",
+			"meter", "{output_seconds: /duration, completed_when: {pointer: status, equals: [done]}}"),
+			`endpoint "get-thing": meter: completed_when: pointer: JSON pointer "status" must be empty or start with /`},
+		{"completed_when at the whole answer", with(post, "callback_mode", "poll", "poll_action", "get-thing", "account_scope", "job", "creates_job", "[/id]",
+			"meter", `{output_seconds: /duration, completed_when: {pointer: "", equals: [done]}}`),
+			`endpoint "get-thing": meter: completed_when: pointer: the pointer "" names the whole document`},
+		{"completed_when unknown key", with(post, "callback_mode", "poll", "poll_action", "get-thing", "account_scope", "job", "creates_job", "[/id]",
+			"meter", "{output_seconds: /duration, completed_when: {pointer: /status, is: done}}"),
+			"field is not found in type catalog.conditionFile"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -235,3 +235,71 @@ func TestPointerSetReplacesAnExistingMemberOrElementOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestPointerLookupRawFindsWhatLookupFinds: on raw JSON, LookupRaw names the same value
+// as Lookup on the decoded document, and nothing where Lookup finds nothing.
+func TestPointerLookupRawFindsWhatLookupFinds(t *testing.T) {
+	doc := []byte(` {"text": "héllo", "a": {"b": [10, {"c~d": null}, "x/y"]}, "e": {"": 1}, "dup": 1, "dup": 2}`)
+	var decoded any
+	if err := json.Unmarshal(doc, &decoded); err != nil {
+		t.Fatal(err)
+	}
+	for _, ptr := range []string{"", "/text", "/a", "/a/b", "/a/b/0", "/a/b/1/c~0d", "/a/b/2", "/e/", "/dup",
+		"/missing", "/a/b/3", "/a/b/-", "/a/b/01", "/text/0", "/a/b/1/c~1d"} {
+		p, err := ParsePointer(ptr)
+		if err != nil {
+			t.Fatalf("%q: %v", ptr, err)
+		}
+		want, wantOK := p.Lookup(decoded)
+		raw, ok := p.LookupRaw(doc)
+		if ok != wantOK {
+			t.Errorf("%q: LookupRaw found %v, Lookup %v", ptr, ok, wantOK)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		var got any
+		if err := json.Unmarshal(raw, &got); err != nil {
+			t.Errorf("%q: %v", ptr, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: LookupRaw %s, Lookup %v", ptr, raw, want)
+		}
+	}
+}
+
+// FuzzPointerLookupRaw: on any valid JSON document, LookupRaw finds what Lookup finds on
+// the decoded document, and on anything else it does not panic.
+func FuzzPointerLookupRaw(f *testing.F) {
+	f.Add(`{"text": "hé\"llo", "a": [1, {"b": null}]}`, "/text")
+	f.Add(`{"a": [1, {"b": null}], "a": {"x": "y"}}`, "/a/x")
+	f.Add(`[[], {}, "x", -1.5e3, true]`, "/3")
+	f.Add(`{"k\u0065y": {"~/": 1}}`, "/key/~0~1")
+	f.Fuzz(func(t *testing.T, doc, ptr string) {
+		p, err := ParsePointer(ptr)
+		if err != nil {
+			return
+		}
+		raw, ok := p.LookupRaw([]byte(doc))
+		var decoded any
+		if json.Unmarshal([]byte(doc), &decoded) != nil {
+			return
+		}
+		want, wantOK := p.Lookup(decoded)
+		if ok != wantOK {
+			t.Fatalf("%q in %q: LookupRaw found %v, Lookup %v", ptr, doc, ok, wantOK)
+		}
+		if !ok {
+			return
+		}
+		var got any
+		if err := json.Unmarshal(raw, &got); err != nil {
+			t.Fatalf("%q in %q: LookupRaw gave %q: %v", ptr, doc, raw, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q in %q: LookupRaw %s, Lookup %v", ptr, doc, raw, want)
+		}
+	})
+}

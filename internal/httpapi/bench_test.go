@@ -15,6 +15,7 @@ import (
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/internal/apikeys"
+	"github.com/aiproxy/aiproxy/internal/budgets"
 	"github.com/aiproxy/aiproxy/internal/cache"
 	"github.com/aiproxy/aiproxy/internal/catalog"
 	"github.com/aiproxy/aiproxy/internal/gateway"
@@ -47,6 +48,7 @@ var benchList = func() []byte {
 
 type benchSetup struct {
 	api     http.Handler
+	apiOff  http.Handler // the same with NoAccounting
 	floor   http.Handler
 	key     string
 	store   aiproxy.Store
@@ -81,8 +83,17 @@ func newBenchSetup(b *testing.B) *benchSetup {
 	m.SetCredential(ctx, tenancy.CLI, cat.Service("elevenlabs"), org, benchCred)
 	u, _ := url.Parse(up.URL)
 	gw := gateway.New(gateway.Config{Upstreams: map[string]*url.URL{"elevenlabs": u}})
+	// The org has a budget far from its limit, as the benchmark program's accounting
+	// comparison sets: every invoke is metered and counted in it.
+	per, limit := "month", int64(1_000_000_000_000)
+	if _, err := m.PutBudget(ctx, tenancy.CLI, org, "elevenlabs", tenancy.BudgetChange{Period: &per, Limits: map[string]*int64{"requests": &limit}}); err != nil {
+		b.Fatal(err)
+	}
 	api := httpapi.New(httpapi.Config{Store: store, Catalog: cat, Gateway: gw, Vault: vault,
-		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Metrics: prom.New()})
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Metrics: prom.New(),
+		Budgets: budgets.NewBlocks(budgets.NewStoreLedger(store, budgets.Options{}))})
+	apiOff := httpapi.New(httpapi.Config{Store: store, Catalog: cat, Gateway: gw, Vault: vault,
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Metrics: prom.New(), NoAccounting: true})
 	floor := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(u)
@@ -90,8 +101,8 @@ func newBenchSetup(b *testing.B) *benchSetup {
 		},
 		Transport: gateway.NewTransport(),
 	}
-	return &benchSetup{api: api, floor: floor, key: key, store: store, vault: vault, cat: cat, orgID: org.ID,
-		cleanup: func() { api.Close(); gw.Close(); up.Close(); store.Close() }}
+	return &benchSetup{api: api, apiOff: apiOff, floor: floor, key: key, store: store, vault: vault, cat: cat, orgID: org.ID,
+		cleanup: func() { api.Close(); apiOff.Close(); gw.Close(); up.Close(); store.Close() }}
 }
 
 func serveOnce(b *testing.B, h http.Handler, req func() *http.Request) {
@@ -108,20 +119,24 @@ func serveOnce(b *testing.B, h http.Handler, req func() *http.Request) {
 func BenchmarkInvoke(b *testing.B) {
 	s := newBenchSetup(b)
 	defer s.cleanup()
-	b.Run("aiproxy", func(b *testing.B) {
-		req := func() *http.Request {
-			r := httptest.NewRequest("POST", "/api/ai-proxy/orgs/bench/services/elevenlabs/list-voices/", strings.NewReader(`{}`))
-			r.Header.Set("Authorization", "Api-Key "+s.key)
-			r.Header.Set("Content-Type", "application/json")
-			return r
-		}
-		serveOnce(b, s.api, req)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for range b.N {
-			serveOnce(b, s.api, req)
-		}
-	})
+	req := func() *http.Request {
+		r := httptest.NewRequest("POST", "/api/ai-proxy/orgs/bench/services/elevenlabs/list-voices/", strings.NewReader(`{}`))
+		r.Header.Set("Authorization", "Api-Key "+s.key)
+		r.Header.Set("Content-Type", "application/json")
+		return r
+	}
+	// aiproxy as shipped (usage metered, the budget counted); aiproxy-no-accounting with
+	// serve --accounting=false: the difference is what accounting costs an invoke.
+	for name, h := range map[string]http.Handler{"aiproxy": s.api, "aiproxy-no-accounting": s.apiOff} {
+		b.Run(name, func(b *testing.B) {
+			serveOnce(b, h, req)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				serveOnce(b, h, req)
+			}
+		})
+	}
 	b.Run("floor", func(b *testing.B) {
 		req := func() *http.Request { return httptest.NewRequest("GET", "/v1/voices", nil) }
 		serveOnce(b, s.floor, req)

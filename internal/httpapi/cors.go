@@ -10,8 +10,8 @@ import (
 // CORS answers (docs/admin-api.md, "CORS").
 const (
 	corsAllowMethods  = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
-	corsAllowHeaders  = "Authorization, Content-Type, X-Request-Id"
-	corsExposeHeaders = "Content-Type, Content-Length, Content-Disposition, Retry-After, X-Request-Id, X-Ratelimit-Limit, X-Ratelimit-Remaining"
+	corsAllowHeaders  = "Authorization, Content-Type, X-Request-Id, Idempotency-Key"
+	corsExposeHeaders = "Content-Type, Content-Length, Content-Disposition, Retry-After, X-Request-Id, X-Ratelimit-Limit, X-Ratelimit-Remaining, Idempotent-Replayed, X-Budget-Remaining-Requests, X-Budget-Remaining-Characters, X-Budget-Remaining-Seconds, X-Budget-Resets-At"
 	corsMaxAge        = "600"
 )
 

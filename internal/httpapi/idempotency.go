@@ -30,11 +30,15 @@ const (
 	DefaultIdempotencyMaxBody = 16 << 20
 )
 
+// leaseRenewEvery is how often a running idempotent request moves its lease on (a var for
+// tests).
+var leaseRenewEvery = leaseSlack / 2
+
 var (
 	errIdemInProgress = aiproxy.Errorf(aiproxy.ECONFLICT, "A request with this Idempotency-Key is still in progress.")
 	errIdemMismatch   = aiproxy.Errorf(aiproxy.EUNPROCESSABLE, "This Idempotency-Key was already used with a different request.")
 	errIdemNotKept    = aiproxy.Errorf(aiproxy.ECONFLICT, "The answer to the request with this Idempotency-Key was too large to keep, so it cannot be replayed.")
-	errIdemBadKey     = aiproxy.Errorf(aiproxy.EINVALID, "Header 'Idempotency-Key' must be 1 to 255 printable ASCII characters.")
+	errIdemBadKey     = aiproxy.Errorf(aiproxy.EINVALID, "Header 'Idempotency-Key' must be sent once, as 1 to 255 printable ASCII characters.")
 )
 
 func errIdemUnknown(org string) error {
@@ -74,9 +78,9 @@ func (s *Server) invokeIdempotent(w http.ResponseWriter, r *http.Request, inv *t
 	}
 	ctx := r.Context()
 	now := s.now().UTC()
+	lease := inv.State.Service.TimeoutFor(inv.Endpoint) + leaseSlack
 	rec := &aiproxy.IdempotencyRecord{OrgID: inv.Org.ID, Key: key, State: aiproxy.IdemInProgress, RequestID: inv.RequestID,
-		CreatedAt: now, ExpiresAt: now.Add(idempotencyTTL),
-		LeaseUntil: now.Add(inv.State.Service.TimeoutFor(inv.Endpoint) + leaseSlack)}
+		CreatedAt: now, ExpiresAt: now.Add(idempotencyTTL), LeaseUntil: now.Add(lease)}
 	existing, err := s.store.BeginIdempotent(ctx, rec)
 	if err != nil {
 		return err
@@ -90,24 +94,32 @@ func (s *Server) invokeIdempotent(w http.ResponseWriter, r *http.Request, inv *t
 		limit = s.gateway.MaxJSONResponse() // json answers are always kept
 	}
 	capture := &gateway.Capture{Limit: limit}
+	stopLease := s.keepLease(inv.Org.ID, key, lease)
 	res, err := s.call(w, r, inv, callOptions{idempotent: true, fingerprint: fp, capture: capture})
+	stopLease()
 	rec.Fingerprint = hex.EncodeToString(fp.Sum(nil))
 	settle := context.WithoutCancel(ctx)
+	accepted := res.Answered && res.UpstreamStatus >= 200 && res.UpstreamStatus <= 299
 	switch {
-	case err == nil:
-		rec.State, rec.Status, rec.ContentType = aiproxy.IdemDone, capture.Status, capture.ContentType
-		rec.Body, rec.BodyKept = capture.Body, !capture.Truncated
-	case !res.Sent:
-		// Refused before the upstream (bad input, policy, budget…): nothing ran, the key is
-		// free again for the corrected request.
+	case !res.Sent, res.Answered && !accepted && !res.Fingerprinted:
+		// Refused before the upstream (bad input, policy, budget…), or refused by the
+		// provider before it had read the whole request: nothing ran, and the key is free
+		// again for the corrected request. (A partly read request has no fingerprint that
+		// a retry could be matched against.)
 		if ferr := s.store.ForgetIdempotent(settle, inv.Org.ID, key); ferr != nil {
 			s.logger.Warn("freeing an idempotency key failed", "error", ferr.Error())
 		}
 		return err
-	case res.Answered && capture.Status != 0:
-		// The answer started and then failed: the provider ran the request, the client got
-		// part of it; nothing whole to replay.
-		rec.State, rec.Status, rec.ContentType, rec.BodyKept = aiproxy.IdemDone, capture.Status, capture.ContentType, false
+	case err == nil && res.Fingerprinted:
+		rec.State, rec.Status, rec.ContentType = aiproxy.IdemDone, capture.Status, capture.ContentType
+		rec.Body, rec.BodyKept = capture.Body, !capture.Truncated
+	case accepted, res.Answered && capture.Status != 0:
+		// The provider accepted the request but the client did not get the whole answer
+		// (it broke off mid-way, gateway.ErrAborted, or could not be completed here — a
+		// job record that could not be written), or the answer came before the whole
+		// request was read: the provider ran something, and there is nothing whole to
+		// replay. Like a call never answered, its outcome is unknown to the client.
+		rec.State = aiproxy.IdemUnknown
 	case res.Answered:
 		// An upstream error answer is kept like any other answer.
 		a, ok := s.answerOf(r, err)
@@ -124,6 +136,32 @@ func (s *Server) invokeIdempotent(w http.ResponseWriter, r *http.Request, inv *t
 		s.logger.Warn("recording an idempotent answer failed", "error", ferr.Error())
 	}
 	return err
+}
+
+// keepLease moves the lease of the org's record for key on, every leaseRenewEvery, until
+// stop is called: the action's timeout bounds silence, not length, so a long upload or
+// stream outlives any lease fixed at the start. Only a process that died stops renewing.
+func (s *Server) keepLease(orgID int64, key string, lease time.Duration) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(leaseRenewEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				if err := s.store.ExtendIdempotentLease(ctx, orgID, key, s.now().UTC().Add(lease)); err != nil {
+					s.logger.Warn("renewing an idempotency lease failed", "error", err.Error())
+				}
+				cancel()
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 // replay answers a request whose key is taken.

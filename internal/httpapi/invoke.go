@@ -6,8 +6,9 @@ import (
 	"hash"
 	"net/http"
 	"strconv"
-	"strings"
+	"time"
 
+	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/internal/gateway"
 	"github.com/aiproxy/aiproxy/internal/tenancy"
 )
@@ -38,9 +39,20 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) error {
 	}
 	inv := s.tenancy.NewInvocation(actorFrom(r), org, st, ep, requestID(r.Context()))
 	if key, ok := r.Header[idempotencyKeyHeader]; ok {
-		return s.invokeIdempotent(w, r, inv, strings.Join(key, ","))
+		if len(key) != 1 {
+			key = []string{""} // several keys: which one would count is anyone's guess
+		}
+		err = s.invokeIdempotent(w, r, inv, key[0])
+	} else {
+		_, err = s.call(w, r, inv, callOptions{})
 	}
-	_, err = s.call(w, r, inv, callOptions{})
+	if errors.Is(err, gateway.ErrAborted) {
+		// The response has started: all that is left is to cut the connection, so the
+		// client does not take a truncated body for a whole one. Only now, once the call
+		// is settled (budget, usage, the idempotency record).
+		li.err = err
+		panic(http.ErrAbortHandler)
+	}
 	return err
 }
 
@@ -67,6 +79,9 @@ func (s *Server) call(w http.ResponseWriter, r *http.Request, inv *tenancy.Invoc
 				return err
 			}
 			providerKey = key
+			if s.noAccounting {
+				return nil
+			}
 			err = inv.Admit(ctx, source, tenancy.Request{Body: env.Body, Query: env.Query,
 				PathParams: env.PathParams, IdempotencyKey: o.idempotent})
 			budgetHeaders(w.Header(), inv)
@@ -76,22 +91,27 @@ func (s *Server) call(w http.ResponseWriter, r *http.Request, inv *tenancy.Invoc
 		Fingerprint: o.fingerprint,
 		Capture:     o.capture,
 	}
-	if len(ep.CreatesJob) > 0 || ep.ListFilter != nil || ep.JobRef != nil {
+	if !s.noAccounting && (len(ep.CreatesJob) > 0 || ep.ListFilter != nil || ep.JobRef != nil) {
 		c.TransformJSON = func(status int, body []byte) ([]byte, error) {
 			return inv.Transform(r.Context(), status, body)
 		}
 	}
 	res, err := s.gateway.Invoke(w, r, c)
-	inv.Finish(context.WithoutCancel(r.Context()), tenancy.Outcome{Sent: res.Sent, Answered: res.Answered, Status: res.UpstreamStatus, Err: err})
-	li := logInfoFrom(r.Context())
-	li.upstreamStatus = res.UpstreamStatus
-	if errors.Is(err, gateway.ErrAborted) {
-		// The response has started: all that is left is to cut the connection, so the
-		// client does not take a truncated body for a whole one.
-		li.err = err
-		panic(http.ErrAbortHandler)
+	if !s.noAccounting {
+		inv.Finish(context.WithoutCancel(r.Context()), tenancy.Outcome{Sent: res.Sent, Answered: res.Answered, Status: res.UpstreamStatus, Err: err})
+		// An error is answered after this: its headers tell of the units given back. (An
+		// answer already sent keeps those it was sent with, which were right: it spent them.)
+		budgetHeaders(w.Header(), inv)
 	}
-	return res, err
+	logInfoFrom(r.Context()).upstreamStatus = res.UpstreamStatus
+	return res, err // gateway.ErrAborted: invoke cuts the connection
+}
+
+// remainingHeaders are the header names of each unit's remaining budget, canonical.
+var remainingHeaders = map[string]string{
+	aiproxy.UnitRequests:   "X-Budget-Remaining-Requests",
+	aiproxy.UnitCharacters: "X-Budget-Remaining-Characters",
+	aiproxy.UnitSeconds:    "X-Budget-Remaining-Seconds",
 }
 
 // budgetHeaders tells the client what is left of its budget after this request.
@@ -100,7 +120,11 @@ func budgetHeaders(h http.Header, inv *tenancy.Invocation) {
 		return
 	}
 	for u, n := range inv.Remaining {
-		h.Set("X-Budget-Remaining-"+strings.ToUpper(u[:1])+u[1:], strconv.FormatInt(n, 10))
+		name, ok := remainingHeaders[u]
+		if !ok {
+			name = http.CanonicalHeaderKey("X-Budget-Remaining-" + u)
+		}
+		h[name] = []string{strconv.FormatInt(n, 10)}
 	}
-	h.Set("X-Budget-Resets-At", inv.ResetsAt.Format("2006-01-02T15:04:05Z07:00"))
+	h["X-Budget-Resets-At"] = []string{inv.ResetsAt.Format(time.RFC3339)}
 }

@@ -201,6 +201,8 @@ var matrixRows = []matrixRow{
 		want: [5]int{403, 403, 200, 200, 200}, has: []string{`"results":[`}},
 	{name: "read platform usage", pattern: "usage", method: "GET", path: "/usage/?group_by=org",
 		want: [5]int{403, 403, 403, 403, 200}, global: true, has: []string{`"results":[`}},
+	{name: "list jobs", pattern: "orgs/{org}/jobs", method: "GET", prep: addJobs,
+		want: [5]int{200, 200, 200, 200, 200}, has: []string{`"upstream_job_id":"video-of-org-a"`}},
 	{name: "set budget", pattern: "orgs/{org}/budgets/{service}", method: "PUT", path: "/orgs/org-a/budgets/heygen/",
 		body: `{"period": "month", "limits": {"requests": 1000}}`,
 		want: [5]int{403, 403, 403, 403, 200}, has: []string{`"limits":{"requests":1000}`, `"period":"month"`}},
@@ -220,6 +222,19 @@ func setBudget(e *env) string {
 		e.t.Fatal(err)
 	}
 	return "/orgs/org-a/budgets/heygen/"
+}
+
+// addJobs records a job for each org: a page of org A's jobs names only its own.
+func addJobs(e *env) string {
+	for _, j := range []*aiproxy.Job{
+		{OrgID: e.orgA.ID, Service: "heygen", Action: "generate-video", UpstreamID: "video-of-org-a", Source: aiproxy.SourcePlatform, CreatedAt: time.Now()},
+		{OrgID: e.orgB.ID, Service: "heygen", Action: "generate-video", UpstreamID: "video-of-org-b", Source: aiproxy.SourcePlatform, CreatedAt: time.Now()},
+	} {
+		if err := e.store.CreateJob(context.Background(), j); err != nil && aiproxy.ErrorCode(err) != aiproxy.ECONFLICT {
+			e.t.Fatal(err)
+		}
+	}
+	return "/orgs/org-a/jobs/"
 }
 
 func setPlatformCred(e *env) string {

@@ -57,6 +57,10 @@ type Config struct {
 	IdempotencyMaxBody int64
 	// Budgets reserves budget units across replicas (nil: the store's counters).
 	Budgets tenancy.BudgetLedger
+	// NoAccounting turns off what a shared provider account needs: job records, ownership
+	// and account-scope checks, usage metering and budgets. It exists so that benchmarks
+	// can measure what they cost; no deployment that shares a key should set it.
+	NoAccounting bool
 }
 
 // Metrics records requests (implemented by package prom).
@@ -88,11 +92,12 @@ type Server struct {
 	defRate     int
 	table       []Route // every route registered, for Routes
 
-	publicURL   string
-	bodyIdle    time.Duration
-	inflight    *inflight
-	idemMaxBody int64
-	meter       *tenancy.Meter
+	publicURL    string
+	bodyIdle     time.Duration
+	inflight     *inflight
+	idemMaxBody  int64
+	noAccounting bool
+	meter        *tenancy.Meter
 }
 
 // Route is one route of the API: its pattern relative to the prefix, without the trailing
@@ -115,7 +120,7 @@ func New(cfg Config) *Server {
 		now: cfg.Now, mux: http.NewServeMux(), metrics: cfg.Metrics,
 		limiter: cfg.Limiter, defRate: cfg.DefaultRateLimit,
 		publicURL: strings.TrimSuffix(cfg.PublicURL, "/"), bodyIdle: cfg.BodyIdleTimeout,
-		inflight: newInflight(cfg.MaxInflightPerKey), idemMaxBody: cfg.IdempotencyMaxBody,
+		inflight: newInflight(cfg.MaxInflightPerKey), idemMaxBody: cfg.IdempotencyMaxBody, noAccounting: cfg.NoAccounting,
 	}
 	if s.idemMaxBody <= 0 {
 		s.idemMaxBody = DefaultIdempotencyMaxBody

@@ -113,3 +113,29 @@ func scanIdempotency(row sqlcodec.Row) (*aiproxy.IdempotencyRecord, error) {
 	r.CreatedAt, r.ExpiresAt, r.LeaseUntil = r.CreatedAt.UTC(), fromNullStamp(expires), fromNullStamp(lease)
 	return &r, nil
 }
+
+// ExtendIdempotentLease moves the lease of the org's in-progress record for key to until:
+// the request holding it is still running. A finished record, or none: no-op.
+func (s *Store) ExtendIdempotentLease(ctx context.Context, orgID int64, key string, until time.Time) error {
+	return s.write(ctx, false, func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE idempotency_keys SET lease_until = $1 WHERE org_id = $2 AND key = $3 AND state = $4`,
+			until, orgID, key, aiproxy.IdemInProgress); err != nil {
+			return fmt.Errorf("extend idempotent lease %d/%q: %w", orgID, key, err)
+		}
+		return nil
+	})
+}
+
+// PurgeIdempotency deletes the records that expired before t and returns how many.
+func (s *Store) PurgeIdempotency(ctx context.Context, t time.Time) (int, error) {
+	var n int64
+	err := s.write(ctx, false, func(ctx context.Context, tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE expires_at < $1`, t)
+		if err != nil {
+			return fmt.Errorf("purge idempotency records: %w", err)
+		}
+		n = tag.RowsAffected()
+		return nil
+	})
+	return int(n), err
+}

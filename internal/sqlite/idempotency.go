@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/internal/sqlcodec"
@@ -109,4 +110,30 @@ func scanIdempotency(row sqlcodec.Row) (*aiproxy.IdempotencyRecord, error) {
 	}
 	r.CreatedAt, r.ExpiresAt, r.LeaseUntil = fromNanos(created), fromNullStamp(expires), fromNullStamp(lease)
 	return &r, nil
+}
+
+// ExtendIdempotentLease moves the lease of the org's in-progress record for key to until:
+// the request holding it is still running. A finished record, or none: no-op.
+func (s *Store) ExtendIdempotentLease(ctx context.Context, orgID int64, key string, until time.Time) error {
+	return s.write(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET lease_until = ? WHERE org_id = ? AND key = ? AND state = ?`,
+			nanos(until), orgID, key, aiproxy.IdemInProgress); err != nil {
+			return fmt.Errorf("extend idempotent lease %d/%q: %w", orgID, key, err)
+		}
+		return nil
+	})
+}
+
+// PurgeIdempotency deletes the records that expired before t and returns how many.
+func (s *Store) PurgeIdempotency(ctx context.Context, t time.Time) (int, error) {
+	var n int64
+	err := s.write(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE expires_at < ?`, nanos(t))
+		if err != nil {
+			return fmt.Errorf("purge idempotency records: %w", err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
 }

@@ -67,6 +67,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	if inMemory(path) {
 		db.SetMaxOpenConns(1) // every connection would get its own empty database
+	} else {
+		// database/sql keeps 2 idle connections by default: under concurrent writes most
+		// transactions would then open a new connection, parsing the schema and the pragmas
+		// again each time. Keep as many as the gateway has writers at once, in practice.
+		db.SetMaxIdleConns(maxIdleConns)
 	}
 	s := &Store{db: db}
 	if err := db.PingContext(ctx); err != nil {
@@ -79,6 +84,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	return s, nil
 }
+
+// maxIdleConns is how many idle SQLite connections are kept open for reuse.
+const maxIdleConns = 32
 
 func inMemory(path string) bool {
 	return path == ":memory:" || strings.Contains(path, "mode=memory")

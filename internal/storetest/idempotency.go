@@ -163,19 +163,10 @@ func testIdempotencyRace(t *testing.T, s aiproxy.Store) {
 	}
 }
 
-// forgetter is a store that can free an idempotency key taken by a request refused before
-// the upstream (not part of aiproxy.Store yet: tested where the store has it).
-type forgetter interface {
-	ForgetIdempotent(ctx context.Context, orgID int64, key string) error
-}
-
 // testForgetIdempotent: an in-progress record is removed, freeing its key; a finished one
 // stays; an unknown key is a no-op.
 func testForgetIdempotent(t *testing.T, s aiproxy.Store) {
-	f, ok := s.(forgetter)
-	if !ok {
-		t.Skip("the store has no ForgetIdempotent")
-	}
+	f := s
 	ctx := context.Background()
 	o := newOrg(t, s, "acme")
 	running := newIdem(o.ID, "running", "fp-1", 0)
@@ -198,4 +189,49 @@ func testForgetIdempotent(t *testing.T, s aiproxy.Store) {
 	existing, err = s.BeginIdempotent(ctx, newIdem(o.ID, "finished", "fp-4", time.Minute))
 	must(t, err)
 	wantEqual(t, "a finished record after ForgetIdempotent", existing, finished)
+}
+
+// testIdempotentLeaseAndPurge: a running record's lease moves (a finished one's does not);
+// records past their expiry are purged, the others stay.
+func testIdempotentLeaseAndPurge(t *testing.T, s aiproxy.Store) {
+	ctx := context.Background()
+	o := newOrg(t, s, "acme")
+	running := newIdem(o.ID, "running", "fp-1", 0)
+	finished := newIdem(o.ID, "finished", "fp-2", 0)
+	later := newIdem(o.ID, "later", "fp-3", 2*time.Hour)
+	for _, r := range []*aiproxy.IdempotencyRecord{running, finished, later} {
+		must(t, second(s.BeginIdempotent(ctx, r)))
+	}
+	finished.State, finished.Status, finished.BodyKept = aiproxy.IdemDone, 200, true
+	must(t, s.FinishIdempotent(ctx, finished))
+	until := day.Add(time.Hour)
+	must(t, s.ExtendIdempotentLease(ctx, o.ID, "running", until))
+	must(t, s.ExtendIdempotentLease(ctx, o.ID, "finished", until))
+	must(t, s.ExtendIdempotentLease(ctx, o.ID, "unknown", until))
+	got, err := s.BeginIdempotent(ctx, newIdem(o.ID, "running", "fp-x", time.Minute))
+	must(t, err)
+	if got == nil || !got.LeaseUntil.Equal(until) {
+		t.Errorf("running record after ExtendIdempotentLease: %+v, want its lease at %v", got, until)
+	}
+	got, err = s.BeginIdempotent(ctx, newIdem(o.ID, "finished", "fp-x", time.Minute))
+	must(t, err)
+	if got == nil || !got.LeaseUntil.Equal(finished.LeaseUntil) {
+		t.Errorf("finished record's lease moved: %+v", got)
+	}
+	// day+24h+1h: the first two expired, the later one (created at day+2h) has not.
+	n, err := s.PurgeIdempotency(ctx, day.Add(25*time.Hour))
+	must(t, err)
+	if n != 2 {
+		t.Errorf("PurgeIdempotency removed %d records, want 2", n)
+	}
+	got, err = s.BeginIdempotent(ctx, newIdem(o.ID, "later", "fp-x", 3*time.Hour))
+	must(t, err)
+	if got == nil || got.Fingerprint != "fp-3" {
+		t.Errorf("a live record was purged: %+v", got)
+	}
+	got, err = s.BeginIdempotent(ctx, newIdem(o.ID, "running", "fp-y", 3*time.Hour))
+	must(t, err)
+	if got != nil {
+		t.Errorf("a purged key is still taken by %+v", got)
+	}
 }

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) aiproxy.Store) {
 		{"Idempotency", testIdempotency},
 		{"IdempotencyRace", testIdempotencyRace},
 		{"ForgetIdempotent", testForgetIdempotent},
+		{"IdempotentLeaseAndPurge", testIdempotentLeaseAndPurge},
 		{"Usage", testUsage},
 		{"UsageConcurrent", testUsageConcurrent},
 		{"Budgets", testBudgets},

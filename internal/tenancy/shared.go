@@ -3,13 +3,12 @@ package tenancy
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
 	"net/url"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/aiproxy/aiproxy"
@@ -52,13 +51,17 @@ func (m *Manager) ledger() BudgetLedger {
 }
 
 // reservationTTL is how long reserved units stay taken if the process that reserved them
-// dies before committing or releasing: then the sweeper gives them back.
-const reservationTTL = 30 * time.Minute
+// dies before committing or releasing: then the sweeper gives them back. It is longer than
+// any call is expected to last (an upload of gigabytes, a long stream), because a call
+// still running when its reservation expires would not be counted in the budget when it
+// ends (usage counts it all the same).
+const reservationTTL = 2 * time.Hour
 
 // The refusals of a shared account (docs/contract.md §9, docs/cost-control.md).
 var (
 	errJobNotFound     = aiproxy.Errorf(aiproxy.ENOTFOUND, "Not found.")
 	errAccountAction   = aiproxy.Errorf(aiproxy.EFORBIDDEN, "This action reads or changes the whole provider account, which this organization shares with others.")
+	errUnfilterable    = aiproxy.Errorf(aiproxy.EUPSTREAM, "The provider's answer does not have the shape this action's catalog entry describes, so it cannot be cut to this organization's items.")
 	errIdempotencyNeed = aiproxy.Errorf(aiproxy.EINVALID, "This organization requires an Idempotency-Key header on billable actions.")
 )
 
@@ -99,7 +102,9 @@ type Request struct {
 // provider key it will use: the org's own (tenant) or the shared one (platform). On the
 // shared key: an action on the whole account is refused (403) unless the operator allowed
 // it for the org or its answer can be cut to the org's items; an action on one job of
-// another org is 404 as if the job did not exist. On any key: a billable action without an
+// another org is 404 as if the job did not exist, and so is an envelope that names, where
+// the catalog's job_refs say (query, path or body), an object of another org's or, for a
+// strict ref, one the org did not create (admitRefs). On any key: a billable action without an
 // Idempotency-Key is 400 where the org requires one, and the request's units are reserved
 // in the org's budget (402 when they do not fit).
 func (inv *Invocation) Admit(ctx context.Context, source aiproxy.Source, req Request) error {
@@ -109,16 +114,30 @@ func (inv *Invocation) Admit(ctx context.Context, source aiproxy.Source, req Req
 		return errIdempotencyNeed
 	}
 	if ep.JobRef != nil {
-		if id := jobRefValue(ep.JobRef, req); id != "" {
+		// Every value counts: a query may name the job twice, and which one the provider
+		// reads is the provider's affair, so each must be the org's. Naming none (an empty
+		// id) names no job of the org's either.
+		ids := jobRefValues(ep.JobRef, req)
+		if len(ids) == 0 && source == aiproxy.SourcePlatform {
+			return errJobNotFound
+		}
+		for _, id := range ids {
 			j, err := inv.m.Store.JobByUpstreamID(ctx, inv.State.Service.Slug, id)
 			switch {
 			case err == nil && j.OrgID == inv.Org.ID:
-				inv.job = j
+				if len(ids) == 1 {
+					inv.job = j
+				}
 			case err != nil && aiproxy.ErrorCode(err) != aiproxy.ENOTFOUND:
 				return err
 			case source == aiproxy.SourcePlatform:
 				return errJobNotFound // another org's job, or none created through the gateway
 			}
+		}
+	}
+	if len(ep.JobRefs) > 0 && source == aiproxy.SourcePlatform {
+		if err := inv.admitRefs(ctx, req); err != nil {
+			return err
 		}
 	}
 	if source == aiproxy.SourcePlatform && ep.AccountScope == catalog.AccountScopeAccount && inv.State.AccountActions != AccountActionsAllow {
@@ -131,12 +150,146 @@ func (inv *Invocation) Admit(ctx context.Context, source aiproxy.Source, req Req
 	return inv.reserve(ctx)
 }
 
-// jobRefValue is the job id the envelope names, or "".
-func jobRefValue(ref *catalog.JobRef, req Request) string {
+// jobRefValues are the job ids the envelope names (none, one, or a query parameter given
+// more than once), empty values left out.
+func jobRefValues(ref *catalog.JobRef, req Request) []string {
+	var vs []string
 	if ref.In == catalog.JobRefPath {
-		return req.PathParams[ref.Name]
+		vs = []string{req.PathParams[ref.Name]}
+	} else {
+		vs = req.Query[ref.Name]
 	}
-	return req.Query.Get(ref.Name)
+	ids := make([]string, 0, len(vs))
+	for _, v := range vs {
+		if v != "" {
+			ids = append(ids, v)
+		}
+	}
+	return ids
+}
+
+// maxRefIDs bounds the ids one envelope may name through job_refs, and so the store lookups
+// Admit makes for them (HeyGen takes 50 scenes at most).
+const maxRefIDs = 500
+
+var (
+	errTooManyRefs = aiproxy.Errorf(aiproxy.EINVALID, "This request names more than %d objects.", maxRefIDs)
+	errRefsBody    = aiproxy.Errorf(aiproxy.EINVALID, "The request body is not JSON.")
+	errRefsTwice   = aiproxy.Errorf(aiproxy.EINVALID, "The request body names a member twice (names that differ only in case count as one).")
+)
+
+// admitRefs applies, on the shared key, the further references the catalog lists for the
+// action (job_refs) to the envelope, every id each one finds: an id a strict ref names must
+// be one of the org's jobs; an id a may_be_public ref names must not be another org's (one
+// the gateway never recorded is the provider's public object, a premade voice or a stock
+// avatar, or nothing of any org's). A refusal is 404, as if the object did not exist.
+func (inv *Invocation) admitRefs(ctx context.Context, req Request) error {
+	var body any
+	for _, r := range inv.Endpoint.JobRefs {
+		if r.In != catalog.JobRefBody || len(req.Body) == 0 {
+			continue
+		}
+		// The catalog gives body refs to request_mode json actions only, whose body the
+		// envelope holds whole by now. A multipart action has no JSON body: its text fields
+		// may follow its files, which go upstream after Admit, so no ref reads them.
+		var err error
+		if body, err = decodeRefsBody(req.Body); err == errRefsTwice {
+			return errRefsTwice
+		} else if err != nil {
+			return errRefsBody
+		}
+		break
+	}
+	strict := map[string]bool{} // every id named → whether a strict ref names it
+	var ids []string            // every id named, once, in order
+	for _, r := range inv.Endpoint.JobRefs {
+		for _, id := range r.IDs(req.Query, req.PathParams, body) {
+			s, seen := strict[id]
+			if !seen {
+				ids = append(ids, id)
+			}
+			strict[id] = s || !r.MayBePublic
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	if len(ids) > maxRefIDs {
+		return errTooManyRefs
+	}
+	service := inv.State.Service.Slug
+	owned, err := inv.m.Store.OwnedJobs(ctx, inv.Org.ID, service, ids)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if owned[id] {
+			continue
+		}
+		if strict[id] {
+			return errJobNotFound // another org's, or nothing created through the gateway
+		}
+		j, err := inv.m.Store.JobByUpstreamID(ctx, service, id)
+		switch {
+		case err == nil && j.OrgID != inv.Org.ID:
+			return errJobNotFound // another org's
+		case err != nil && aiproxy.ErrorCode(err) != aiproxy.ENOTFOUND:
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeRefsBody decodes a request body for admitRefs, numbers as json.Number. An object
+// with a member twice, or with two members whose names differ only in case, is refused
+// (errRefsTwice): the body goes upstream as it is, and which of the two the provider reads
+// is its parser's affair (the last, the first, or either spelling for a case-insensitive
+// decoder), so the gateway could check one id and the provider use the other.
+func decodeRefsBody(raw json.RawMessage) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	return decodeRefsValue(dec)
+}
+
+func decodeRefsValue(dec *json.Decoder) (any, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch tok {
+	case json.Delim('{'):
+		obj := map[string]any{}
+		folded := map[string]bool{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return nil, err
+			}
+			k, _ := kt.(string)
+			f := string(bytes.ToLower(bytes.ToUpper([]byte(k))))
+			if folded[f] {
+				return nil, errRefsTwice
+			}
+			folded[f] = true
+			if obj[k], err = decodeRefsValue(dec); err != nil {
+				return nil, err
+			}
+		}
+		_, err := dec.Token() // }
+		return obj, err
+	case json.Delim('['):
+		arr := []any{}
+		for dec.More() {
+			v, err := decodeRefsValue(dec)
+			if err != nil {
+				return nil, err
+			}
+			arr = append(arr, v)
+		}
+		_, err := dec.Token() // ]
+		return arr, err
+	}
+	return tok, nil // a string, json.Number, bool or nil
 }
 
 // units is what a call of ep with body is metered in: one request, and the characters or
@@ -146,23 +299,83 @@ func units(ep *catalog.Endpoint, body json.RawMessage) aiproxy.Units {
 	if (ep.Meter.Characters == nil && ep.Meter.Seconds == nil) || len(body) == 0 {
 		return u
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var v any
-	if dec.Decode(&v) != nil {
-		return u
-	}
+	// Only the values metered are decoded, not the whole body (a speech request is mostly
+	// its text).
 	if p := ep.Meter.Characters; p != nil {
-		if s, ok := lookup(p, v).(string); ok {
-			u[aiproxy.UnitCharacters] = int64(utf8.RuneCountInString(s))
+		if raw, ok := p.LookupRaw(body); ok {
+			if n, ok := jsonStringRunes(raw); ok {
+				u[aiproxy.UnitCharacters] = int64(n)
+			}
 		}
 	}
 	if p := ep.Meter.Seconds; p != nil {
-		if n, ok := number(lookup(p, v)); ok && n > 0 {
+		var n float64
+		if raw, ok := p.LookupRaw(body); ok && !isJSONKind(raw, 'n') && json.Unmarshal(raw, &n) == nil && n > 0 {
 			u[aiproxy.UnitSeconds] = int64(math.Ceil(n))
 		}
 	}
 	return u
+}
+
+// jsonStringRunes counts the code points of the JSON string literal raw (quotes included)
+// as json.Unmarshal would decode it, without decoding it: an escape is one code point, a
+// surrogate pair of escapes one, a byte that is not UTF-8 one (Unmarshal makes it U+FFFD).
+// False when raw is not a string literal.
+func jsonStringRunes(raw []byte) (int, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return 0, false
+	}
+	s, n := raw[1:len(raw)-1], 0
+	if bytes.IndexByte(s, '\\') < 0 {
+		return utf8.RuneCount(s), true
+	}
+	for i := 0; i < len(s); n++ {
+		switch {
+		case s[i] == '\\' && i+1 < len(s) && s[i+1] == 'u':
+			r1 := hex4(s[i+2:])
+			i += 6
+			if utf16.IsSurrogate(r1) && i+1 < len(s) && s[i] == '\\' && s[i+1] == 'u' {
+				if utf16.DecodeRune(r1, hex4(s[i+2:])) != utf8.RuneError {
+					i += 6 // a pair: one code point
+				}
+			}
+		case s[i] == '\\':
+			i += 2
+		case s[i] < utf8.RuneSelf:
+			i++
+		default:
+			_, size := utf8.DecodeRune(s[i:])
+			i += size
+		}
+	}
+	return n, true
+}
+
+// hex4 reads four hex digits (-1 if they are not).
+func hex4(b []byte) rune {
+	if len(b) < 4 {
+		return -1
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case 'a' <= c && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case 'A' <= c && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return -1
+		}
+	}
+	return r
+}
+
+// isJSONKind reports whether the JSON text raw starts with c ('"': a string, 'n': null).
+func isJSONKind(raw json.RawMessage, c byte) bool {
+	t := bytes.TrimLeft(raw, " \t\r\n")
+	return len(t) > 0 && t[0] == c
 }
 
 func lookup(p *catalog.Pointer, v any) any {
@@ -191,9 +404,7 @@ func (inv *Invocation) reserve(ctx context.Context) error {
 	}
 	now := inv.m.now()
 	window, resets := BudgetWindow(b.Period, now)
-	id := make([]byte, 12)
-	_, _ = rand.Read(id)
-	r := &aiproxy.BudgetReservation{ID: hex.EncodeToString(id), OrgID: inv.Org.ID, Service: b.Service,
+	r := &aiproxy.BudgetReservation{OrgID: inv.Org.ID, Service: b.Service,
 		Window: window, Units: inv.Units, ExpiresAt: now.Add(reservationTTL)}
 	ok, used, err := inv.m.ledger().Reserve(ctx, r, b.Limits)
 	if err != nil {
@@ -282,8 +493,8 @@ func (inv *Invocation) Transform(ctx context.Context, status int, body []byte) (
 // creating action's catalog entry says where a status answer states it.
 func (inv *Invocation) meterOutput(ctx context.Context, answer any) {
 	creator := inv.State.Service.Endpoint(inv.job.Action)
-	if creator == nil || creator.Meter.OutputSeconds == nil {
-		return
+	if creator == nil || creator.Meter.OutputSeconds == nil || !creator.Meter.Completed(answer) {
+		return // nothing to count, or not completed yet
 	}
 	n, ok := number(lookup(creator.Meter.OutputSeconds, answer))
 	if !ok || n <= 0 {
@@ -302,8 +513,13 @@ func (inv *Invocation) meterOutput(ctx context.Context, answer any) {
 // answer's pagination tokens and counts, which would tell of other orgs' items.
 func (inv *Invocation) filterList(ctx context.Context, answer any) ([]byte, error) {
 	lf := inv.Endpoint.ListFilter
-	items, _ := lf.Items.Lookup(answer)
+	items, found := lf.Items.Lookup(answer)
 	list, ok := items.([]any)
+	if !ok && !(found && items == nil) {
+		// Not the shape the catalog describes (the provider moved its list?): passing it
+		// on unfiltered could show other orgs' items, so nothing is passed on.
+		return nil, errUnfilterable
+	}
 	if ok {
 		var ids []string
 		for _, it := range list {
@@ -375,6 +591,14 @@ func (inv *Invocation) Finish(ctx context.Context, o Outcome) {
 			err = inv.m.ledger().Commit(ctx, r)
 		} else {
 			err = inv.m.ledger().Release(ctx, r)
+			if err == nil {
+				// What is left is again what was left before this request.
+				for u, n := range inv.Units {
+					if limit, ok := inv.Budget.Limits[u]; ok {
+						inv.Remaining[u] = min(limit, inv.Remaining[u]+n)
+					}
+				}
+			}
 		}
 		if err != nil {
 			inv.m.logf("settling a budget reservation failed; it expires by itself", "error", err.Error())

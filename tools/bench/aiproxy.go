@@ -15,9 +15,12 @@ import (
 // aiproxyInstall is a built aiproxy binary with a prepared database: org "bench", one
 // admin key, the ElevenLabs and HeyGen credentials.
 type aiproxyInstall struct {
-	bin, db, apiKey string
-	env             []string // AIPROXY_MASTER_KEY, for every command
-	pprof           bool     // serve has --pprof-addr
+	bin, db, apiKey      string
+	env                  []string // AIPROXY_MASTER_KEY, for every command
+	pprof                bool     // serve has --pprof-addr
+	accountingFlag       bool     // serve has --accounting (issue 11)
+	inflightFlag         bool     // serve has --max-inflight-per-key
+	elevenKey, heygenKey string   // the provider keys the upstream expects
 }
 
 const benchOrg = "bench"
@@ -25,7 +28,7 @@ const benchOrg = "bench"
 // installAiproxy builds ./cmd/aiproxy as shipped (from the working tree of the repository
 // at root, or from git revision rev when it is set) and prepares its database in dir.
 func installAiproxy(ctx context.Context, root, dir, rev, elevenKey, heygenKey string) (*aiproxyInstall, error) {
-	a := &aiproxyInstall{bin: filepath.Join(dir, "aiproxy"), db: filepath.Join(dir, "aiproxy.db")}
+	a := &aiproxyInstall{bin: filepath.Join(dir, "aiproxy"), db: filepath.Join(dir, "aiproxy.db"), elevenKey: elevenKey, heygenKey: heygenKey}
 	build := exec.CommandContext(ctx, "go", "build", "-o", a.bin, "./cmd/aiproxy")
 	build.Dir = root
 	if rev != "" {
@@ -48,33 +51,53 @@ func installAiproxy(ctx context.Context, root, dir, rev, elevenKey, heygenKey st
 		return nil, err
 	}
 	a.env = []string{"AIPROXY_MASTER_KEY=" + hex.EncodeToString(mk)}
-	if _, err := a.admin(ctx, "", "org", "create", benchOrg); err != nil {
+	var err error
+	if a.apiKey, err = a.prepare(ctx, a.db); err != nil {
 		return nil, err
 	}
-	key, err := a.admin(ctx, "", "key", "create", "--org", benchOrg, "--name", "bench")
-	if err != nil {
-		return nil, err
-	}
-	a.apiKey = strings.TrimSpace(key)
-	if a.apiKey == "" || strings.ContainsAny(a.apiKey, " \n") {
-		return nil, fmt.Errorf("key create printed %q, want one key", key)
-	}
-	// --key - reads stdin, so the credential is not in the process list.
-	if _, err := a.admin(ctx, elevenKey+"\n", "credential", "set", "elevenlabs", "--org", benchOrg, "--key", "-"); err != nil {
-		return nil, err
-	}
-	if _, err := a.admin(ctx, heygenKey+"\n", "credential", "set", "heygen", "--org", benchOrg, "--key", "-"); err != nil {
-		return nil, err
-	}
-	// Does serve take --pprof-addr? Ask with a bad --log-level, which serve refuses before
-	// it listens: an unknown flag is refused first, with "not defined".
-	probe, _ := exec.CommandContext(ctx, a.bin, "serve", "--pprof-addr", "127.0.0.1:1", "--log-level", "probe").CombinedOutput()
-	a.pprof = !bytes.Contains(probe, []byte("not defined")) && bytes.Contains(probe, []byte("log-level"))
+	// Which of the newer serve flags does this build take (--rev may be older)?
+	a.pprof = a.serveHasFlag(ctx, "--pprof-addr", "127.0.0.1:1")
+	a.accountingFlag = a.serveHasFlag(ctx, "--accounting=false")
+	a.inflightFlag = a.serveHasFlag(ctx, "--max-inflight-per-key", "0")
 	return a, nil
 }
 
-func (a *aiproxyInstall) admin(ctx context.Context, stdin string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, a.bin, append(args, "--db", a.db)...)
+// serveHasFlag says whether `aiproxy serve` takes the flag (with its value): serve is asked
+// with it and a bad --log-level, which serve refuses before it listens, while an unknown
+// flag is refused first, with "not defined".
+func (a *aiproxyInstall) serveHasFlag(ctx context.Context, flag ...string) bool {
+	args := append(append([]string{"serve"}, flag...), "--log-level", "probe")
+	probe, _ := exec.CommandContext(ctx, a.bin, args...).CombinedOutput()
+	return !bytes.Contains(probe, []byte("not defined")) && bytes.Contains(probe, []byte("log-level"))
+}
+
+// prepare fills the database db (a SQLite file or a postgres:// URL): org "bench", an admin
+// key, which it returns, and the ElevenLabs and HeyGen credentials.
+func (a *aiproxyInstall) prepare(ctx context.Context, db string) (string, error) {
+	if _, err := a.adminDB(ctx, db, "", "org", "create", benchOrg); err != nil {
+		return "", err
+	}
+	out, err := a.adminDB(ctx, db, "", "key", "create", "--org", benchOrg, "--name", "bench")
+	if err != nil {
+		return "", err
+	}
+	key := strings.TrimSpace(out)
+	if key == "" || strings.ContainsAny(key, " \n") {
+		return "", fmt.Errorf("key create printed %q, want one key", out)
+	}
+	// --key - reads stdin, so the credential is not in the process list.
+	if _, err := a.adminDB(ctx, db, a.elevenKey+"\n", "credential", "set", "elevenlabs", "--org", benchOrg, "--key", "-"); err != nil {
+		return "", err
+	}
+	if _, err := a.adminDB(ctx, db, a.heygenKey+"\n", "credential", "set", "heygen", "--org", benchOrg, "--key", "-"); err != nil {
+		return "", err
+	}
+	return key, nil
+}
+
+// adminDB runs an aiproxy command on the database db and returns its stdout.
+func (a *aiproxyInstall) adminDB(ctx context.Context, db, stdin string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, a.bin, append(args, "--db", db)...)
 	cmd.Env = append(os.Environ(), a.env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
@@ -85,13 +108,21 @@ func (a *aiproxyInstall) admin(ctx context.Context, stdin string, args ...string
 	return stdout.String(), nil
 }
 
-// serve starts `aiproxy serve` on addr, request log (info, text) to logPath.
+// serve starts `aiproxy serve` on addr with the bench's SQLite database, request log
+// (info, text) to logPath.
 func (a *aiproxyInstall) serve(addr, upstreamURL, pprofAddr, logPath string) (*child, error) {
-	args := []string{"serve", "--addr", addr, "--db", a.db,
+	return a.serveDB(addr, a.db, upstreamURL, pprofAddr, logPath)
+}
+
+// serveDB starts `aiproxy serve` on addr with database db and the extra flags, request log
+// (info, text) to logPath.
+func (a *aiproxyInstall) serveDB(addr, db, upstreamURL, pprofAddr, logPath string, extra ...string) (*child, error) {
+	args := []string{"serve", "--addr", addr, "--db", db,
 		"--upstream", "elevenlabs=" + upstreamURL, "--upstream", "heygen=" + upstreamURL,
 		"--log-level", "info"}
 	if a.pprof && pprofAddr != "" {
 		args = append(args, "--pprof-addr", pprofAddr)
 	}
+	args = append(args, extra...)
 	return startChild("aiproxy", logPath, a.env, a.bin, args...)
 }

@@ -32,6 +32,13 @@ type benchOptions struct {
 	doc          string
 	keep         bool
 	rev          string
+	// The accounting comparison (accounting.go).
+	accounting       bool
+	accountingOnly   bool
+	accountingRounds int
+	postgresDSN      string // a server the bench creates its database on; "" skips PostgreSQL
+	redisAddr        string
+	profileDir       string // CPU profiles of the comparison's servers; "" for none
 }
 
 // actions returns the three actions under load with their open-loop rates: the rates
@@ -71,7 +78,7 @@ func scenarios(a action, quick bool, d time.Duration) []scenario {
 func cmdBench(ctx context.Context, args []string) error {
 	var o benchOptions
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.BoolVar(&o.quick, "quick", false, "CI mode: fewer rates, 1 s steps, no memory or streams runs; under a minute")
+	fs.BoolVar(&o.quick, "quick", false, "CI mode: fewer rates, 1 s steps, no memory or streams runs, one round of the accounting comparison; about a minute")
 	fs.DurationVar(&o.duration, "duration", 0, "length of each load step (default 2s, 1s with --quick)")
 	fs.BoolVar(&o.load, "load", true, "run the load steps (false: only --mem and --streams)")
 	fs.BoolVar(&o.mem, "mem", false, "1 GiB download and upload through aiproxy, with its peak RSS (default on without --quick)")
@@ -84,6 +91,13 @@ func cmdBench(ctx context.Context, args []string) error {
 	fs.StringVar(&o.doc, "doc", defaultDoc, "the doc whose generated section is rewritten (\"\" for none); the default is in the repository, a path given is from the working directory")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (logs, configs, database)")
 	fs.StringVar(&o.rev, "rev", "", "build aiproxy from this git revision (git archive) instead of the working tree")
+	fs.BoolVar(&o.accounting, "accounting", true, "compare invoke throughput with jobs, usage and budgets on and with serve --accounting=false, on SQLite and on PostgreSQL + Redis")
+	accountingOnly := fs.Bool("accounting-only", false, "run only the accounting comparison (no load steps against the floor and nginx, no memory or streams runs)")
+	fs.IntVar(&o.accountingRounds, "accounting-rounds", 0, "rounds of each accounting step (default 3, 1 with --quick)")
+	fs.StringVar(&o.postgresDSN, "postgres", envOr("AIPROXY_TEST_POSTGRES_DSN", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
+		"PostgreSQL server (postgres:// URL) the accounting comparison creates and drops a database on; \"\" skips PostgreSQL")
+	fs.StringVar(&o.redisAddr, "redis", envOr("AIPROXY_TEST_REDIS_ADDR", "127.0.0.1:6379"), "Redis (host:port) the accounting comparison's PostgreSQL servers count budgets in")
+	fs.StringVar(&o.profileDir, "profile", "", "write CPU profiles of the accounting comparison's servers (one extra step per store, action and mode) to this directory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -98,6 +112,32 @@ func cmdBench(ctx context.Context, args []string) error {
 	}
 	if !set["streams"] && !o.quick {
 		o.streams = 10000
+	}
+	if !set["accounting-rounds"] {
+		o.accountingRounds = map[bool]int{true: 1, false: 3}[o.quick]
+	}
+	if o.accountingRounds < 1 {
+		return errors.New("--accounting-rounds must be at least 1")
+	}
+	if *accountingOnly {
+		o.accountingOnly = true
+		o.accounting, o.load, o.mem, o.streams = true, false, false, 0
+		// A partial run must not replace the committed results: unless told where, its
+		// latest.json goes to a temp dir and no doc is rewritten.
+		if !set["results"] {
+			if o.resultsDir, err = os.MkdirTemp("", "aiproxy-bench-results-"); err != nil {
+				return err
+			}
+			set["results"] = true
+		}
+		if !set["doc"] {
+			o.doc = ""
+		}
+	}
+	if o.profileDir != "" {
+		if o.profileDir, err = filepath.Abs(o.profileDir); err != nil {
+			return err
+		}
 	}
 	// The repository is found from the working directory, so the bench runs from the root
 	// (go -C tools run ./bench) or from tools/ (go run ./bench) alike. The default outputs
@@ -133,6 +173,14 @@ func outputPath(root, p string, given bool) (string, error) {
 	}
 }
 
+// envOr returns the value of the environment variable name, or def when it is unset or empty.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 }
@@ -140,9 +188,10 @@ func logf(format string, args ...any) {
 func runBench(ctx context.Context, o benchOptions) (err error) {
 	began := time.Now()
 	rep := &report{
-		GeneratedAt: began.UTC().Format("2006-01-02 15:04 UTC"),
-		Mode:        map[bool]string{true: "quick", false: "full"}[o.quick],
-		Machine:     machineInfo(),
+		GeneratedAt:    began.UTC().Format("2006-01-02 15:04 UTC"),
+		Mode:           map[bool]string{true: "quick", false: "full"}[o.quick],
+		AccountingOnly: o.accountingOnly,
+		Machine:        machineInfo(),
 	}
 	fdLimit, err := raiseFileLimit(1 << 17)
 	if err != nil {
@@ -192,6 +241,11 @@ func runBench(ctx context.Context, o benchOptions) (err error) {
 			return err
 		}
 	}
+	if o.accounting {
+		if rep.Accounting, err = accountingPhase(ctx, o, ai, tmp, upURL, voicesLen); err != nil {
+			return err
+		}
+	}
 	if o.mem {
 		for _, run := range []func(context.Context, string, string, int) memoryRun{download1GiB, upload1GiB} {
 			m, err := withFreshAiproxy(ctx, ai, tmp, upURL, func(base string, pid int, _ string) memoryRun {
@@ -212,9 +266,15 @@ func runBench(ctx context.Context, o benchOptions) (err error) {
 			o.streams = most
 		}
 		logf("streams: opening %d concurrent streams, each held %s", o.streams, o.hold)
+		// All the streams use the bench's one key: lift the per-key bound on requests in
+		// progress (256 by default), which would otherwise answer 429 past it.
+		var extra []string
+		if ai.inflightFlag {
+			extra = []string{"--max-inflight-per-key", "0"}
+		}
 		s, err := withFreshAiproxy(ctx, ai, tmp, upURL, func(base string, pid int, pprofURL string) *streamsRun {
 			return holdStreams(ctx, base, ai.apiKey, pid, pprofURL, o.streams, o.hold, logf)
-		})
+		}, extra...)
 		if err != nil {
 			return err
 		}
@@ -316,8 +376,9 @@ func loadPhase(ctx context.Context, o benchOptions, rep *report, acts []action, 
 	return nil
 }
 
-// withFreshAiproxy runs f against a newly started aiproxy, so its peak RSS is f's alone.
-func withFreshAiproxy[T any](ctx context.Context, ai *aiproxyInstall, tmp, upURL string, f func(base string, pid int, pprofURL string) T) (T, error) {
+// withFreshAiproxy runs f against a newly started aiproxy (with the extra serve flags), so
+// its peak RSS is f's alone.
+func withFreshAiproxy[T any](ctx context.Context, ai *aiproxyInstall, tmp, upURL string, f func(base string, pid int, pprofURL string) T, extra ...string) (T, error) {
 	var zero T
 	pprofAddr := ""
 	if ai.pprof {
@@ -327,7 +388,7 @@ func withFreshAiproxy[T any](ctx context.Context, ai *aiproxyInstall, tmp, upURL
 		}
 	}
 	srv, addr, err := startServing(ctx, 20*time.Second, func(addr string) (*child, error) {
-		return ai.serve(addr, upURL, pprofAddr, filepath.Join(tmp, fmt.Sprintf("aiproxy-%d.log", time.Now().UnixNano())))
+		return ai.serveDB(addr, ai.db, upURL, pprofAddr, filepath.Join(tmp, fmt.Sprintf("aiproxy-%d.log", time.Now().UnixNano())), extra...)
 	})
 	if err != nil {
 		return zero, err

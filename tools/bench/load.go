@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -25,6 +26,9 @@ type action struct {
 	Path      string // the upstream path
 	WantBytes int64  // the whole body, checked once per target before the load
 	Rates     []int  // open-loop rates, requests/s
+	// Query is sent with every request (the upstream's tts reads ?size): in the envelope to
+	// aiproxy, on the URL to the others.
+	Query map[string]string
 }
 
 // target is one way of reaching the upstream: directly, or through a proxy.
@@ -73,6 +77,13 @@ func upstreamRequest(base, key string) func(action) vegeta.Target {
 			h.Set("xi-api-key", key)
 		}
 		t := vegeta.Target{Method: a.Method, URL: base + a.Path, Header: h}
+		if len(a.Query) > 0 {
+			q := url.Values{}
+			for k, v := range a.Query {
+				q.Set(k, v)
+			}
+			t.URL += "?" + q.Encode()
+		}
 		if a.Method == http.MethodPost {
 			h.Set("Content-Type", "application/json")
 			t.Body = []byte(ttsBody)
@@ -89,6 +100,9 @@ func invokeRequest(base, apiKey string) func(action) vegeta.Target {
 			env["body"] = json.RawMessage(ttsBody)
 			env["path_params"] = map[string]string{"voice_id": benchVoiceID}
 		}
+		if len(a.Query) > 0 {
+			env["query"] = a.Query
+		}
 		body, _ := json.Marshal(env)
 		h := http.Header{}
 		h.Set("Authorization", "Api-Key "+apiKey)
@@ -103,24 +117,30 @@ func invokeURL(base, service, action string) string {
 
 // check sends one request and verifies the answer is whole: status 200 and every byte.
 func (t *target) check(ctx context.Context, a action) error {
+	_, err := t.fetch(ctx, a)
+	return err
+}
+
+// fetch is check that also returns the answer's header.
+func (t *target) fetch(ctx context.Context, a action) (http.Header, error) {
 	vt := t.request(a)
 	req, err := vt.Request()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := t.client.Do(req.WithContext(ctx))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	n, err := io.Copy(io.Discard, resp.Body)
 	if err != nil {
-		return fmt.Errorf("%s %s: reading body: %w", t.Name, a.Slug, err)
+		return nil, fmt.Errorf("%s %s: reading body: %w", t.Name, a.Slug, err)
 	}
 	if resp.StatusCode != http.StatusOK || n != a.WantBytes {
-		return fmt.Errorf("%s %s: status %d, %d bytes; want 200, %d bytes", t.Name, a.Slug, resp.StatusCode, n, a.WantBytes)
+		return nil, fmt.Errorf("%s %s: status %d, %d bytes; want 200, %d bytes", t.Name, a.Slug, resp.StatusCode, n, a.WantBytes)
 	}
-	return nil
+	return resp.Header, nil
 }
 
 // attack runs one scenario against one target and returns what each request did.

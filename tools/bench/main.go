@@ -5,12 +5,18 @@
 //
 //	cd tools
 //	go run ./bench                   # full run, a few minutes; writes tools/bench/results and docs/benchmarks.md
-//	go run ./bench --quick           # under a minute, for CI
+//	go run ./bench --quick           # about a minute, for CI
 //	go run ./bench --install-nginx   # apt-get install nginx-light first if nginx is missing
+//	go run ./bench --accounting-only # only the accounting comparison (issue 11), a minute or two
 //
 // It finds the repository from the working directory (the tools module or the root: `go
 // -C tools run ./bench` works too) and builds ./cmd/aiproxy there. Without nginx, and
 // without --install-nginx, the nginx comparison is skipped.
+//
+// The accounting comparison (accounting.go) runs aiproxy with jobs, usage metering and an
+// org budget on against `serve --accounting=false`, on SQLite and on PostgreSQL + Redis
+// (--postgres, --redis; that part is skipped, with the reason, when either does not
+// answer), and prints "accounting overhead, STORE, ACTION: on/off = R ≥ 0.9 OK" or FAIL.
 //
 // See docs/benchmarks.md for the method and its caveats.
 package main

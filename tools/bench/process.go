@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -186,4 +187,69 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, " | ")
+}
+
+// clockTicks is USER_HZ, the unit of the CPU times in /proc: 100 on every Linux the bench
+// runs on (sysconf(_SC_CLK_TCK) needs cgo to ask).
+const clockTicks = 100
+
+// machineCPU reads the first line of /proc/stat: the CPU time of all CPUs together, busy
+// and in all, in clock ticks.
+func machineCPU() (busy, total uint64, ok bool) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0, false
+	}
+	for i, v := range f[1:] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, 0, false
+		}
+		if i >= 8 { // guest and guest_nice are already in user and nice
+			break
+		}
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total, true
+}
+
+// cpuBusy is the fraction of all CPUs busy between two machineCPU readings; NaN when
+// either failed.
+func cpuBusy(busy0, total0, busy1, total1 uint64) float64 {
+	if total1 <= total0 {
+		return math.NaN()
+	}
+	return float64(busy1-busy0) / float64(total1-total0)
+}
+
+// procCPU returns the CPU time (user and system) pid has used.
+func procCPU(pid int) (time.Duration, bool) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// The command name, in parentheses, may hold spaces: count fields after its end.
+	i := strings.LastIndexByte(string(data), ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(data[i+1:]))
+	// After the name: state (field 3), …, utime (14), stime (15).
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseUint(f[11], 10, 64)
+	stime, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, true
 }
