@@ -87,6 +87,12 @@ type Endpoint struct {
 	ListFilter   *ListFilter // account list actions whose items can be told apart by id
 	Meter        Meter       // units counted beyond one request per call
 
+	// Jobs (jobstatus.go): how a status action's answer tells the job's state, and how
+	// often a job a creating action made is read while a client waits for it (0: the
+	// default).
+	JobStatus    *JobStatus
+	PollInterval time.Duration
+
 	file string // the file it was loaded from, for messages
 }
 

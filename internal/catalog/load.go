@@ -211,6 +211,10 @@ type endpointFile struct {
 	JobRefs      []refFile       `yaml:"job_refs"`      // [{in: query|path|body, name | pointer, may_be_public, pattern}]
 	ListFilter   *listFilterFile `yaml:"list_filter"`   // {items, id, drop}
 	Meter        *meterFile      `yaml:"meter"`         // {characters, seconds, output_seconds, completed_when}
+
+	// Jobs (jobstatus.go).
+	JobStatus           *jobStatusFile `yaml:"job_status"`            // status actions: {pointer, states, result, error}
+	PollIntervalSeconds *int           `yaml:"poll_interval_seconds"` // creating actions: default 5
 }
 
 var slugPattern = regexp.MustCompile(`^[a-z0-9-]+$`)
@@ -330,6 +334,7 @@ func build(base *Service, file string, sf *serviceFile, rules loadRules) (*Servi
 				e.file, s.Slug, e.Slug, e.PollAction))
 		}
 	}
+	errs = append(errs, checkJobStatuses(s, rules.requireAccountScope)...)
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -452,6 +457,7 @@ func buildEndpoint(where string, i int, file string, ef *endpointFile, rules loa
 		}
 	}
 	buildAccount(e, ef, rules.requireAccountScope, fail)
+	buildJobStatus(e, ef, fail)
 	return e, errs
 }
 

@@ -71,6 +71,14 @@ func (p *Pointer) String() string { return p.raw }
 // IsRoot reports whether p is "", the whole document.
 func (p *Pointer) IsRoot() bool { return len(p.tokens) == 0 }
 
+// Last is the pointer's last reference token, unescaped ("" for the root).
+func (p *Pointer) Last() string {
+	if len(p.tokens) == 0 {
+		return ""
+	}
+	return p.tokens[len(p.tokens)-1]
+}
+
 // Lookup returns the value p names in v and whether there is one. A member that is present
 // with the value null is found (nil, true). An array index is decimal without leading zeros
 // and must be in range; "-" (past the end) names nothing.

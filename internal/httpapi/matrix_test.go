@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -203,6 +204,14 @@ var matrixRows = []matrixRow{
 		want: [5]int{403, 403, 403, 403, 200}, global: true, has: []string{`"results":[`}},
 	{name: "list jobs", pattern: "orgs/{org}/jobs", method: "GET", prep: addJobs,
 		want: [5]int{200, 200, 200, 200, 200}, has: []string{`"upstream_job_id":"video-of-org-a"`}},
+	{name: "read job", pattern: "orgs/{org}/jobs/{id}", method: "GET", prep: func(e *env) string {
+		addJobs(e)
+		j, err := e.store.JobByUpstreamID(context.Background(), "heygen", "video-of-org-a")
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return "/orgs/org-a/jobs/" + strconv.FormatInt(j.ID, 10) + "/"
+	}, want: [5]int{200, 200, 200, 200, 200}, has: []string{`"upstream_job_id":"video-of-org-a"`, `"status":"queued"`}},
 	{name: "set budget", pattern: "orgs/{org}/budgets/{service}", method: "PUT", path: "/orgs/org-a/budgets/heygen/",
 		body: `{"period": "month", "limits": {"requests": 1000}}`,
 		want: [5]int{403, 403, 403, 403, 200}, has: []string{`"limits":{"requests":1000}`, `"period":"month"`}},

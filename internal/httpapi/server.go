@@ -98,6 +98,7 @@ type Server struct {
 	idemMaxBody  int64
 	noAccounting bool
 	meter        *tenancy.Meter
+	jobs         *jobHub // the pollers of jobs clients wait on (jobs_poll.go)
 }
 
 // Route is one route of the API: its pattern relative to the prefix, without the trailing
@@ -139,6 +140,7 @@ func New(cfg Config) *Server {
 	}
 	s.touches = newTouchBatcher(s.store, s.logger)
 	s.meter = tenancy.NewMeter(s.store, s.logger)
+	s.jobs = newJobHub(s)
 	s.tenancy = &tenancy.Manager{Store: s.store, Vault: s.vault, Catalog: s.catalog, Now: s.now,
 		Budgets: cfg.Budgets, Meter: s.meter, Logger: s.logger}
 	s.routes()

@@ -2,8 +2,11 @@ package tenancy
 
 import (
 	"context"
+	"encoding/json"
+	"time"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/internal/catalog"
 )
 
 // Jobs lists page sizes: DefaultJobsLimit unless asked, at most MaxJobsLimit.
@@ -79,4 +82,95 @@ func (m *Manager) jobInScope(a Actor, j *aiproxy.Job) bool {
 		}
 	}
 	return false
+}
+
+// Followed reports whether the gateway follows the state of the jobs creator makes: it has
+// a poll_action whose catalog entry says how to read the state (job_status).
+func Followed(svc *catalog.Service, creator *catalog.Endpoint) bool {
+	return statusAction(svc, creator) != nil
+}
+
+// statusAction is the poll_action of creator when it can tell a job's state, else nil.
+func statusAction(svc *catalog.Service, creator *catalog.Endpoint) *catalog.Endpoint {
+	if svc == nil || creator == nil || creator.PollAction == "" {
+		return nil
+	}
+	if p := svc.Endpoint(creator.PollAction); p != nil && p.JobStatus != nil && p.JobRef != nil {
+		return p
+	}
+	return nil
+}
+
+// JobStatus is the status a job is shown with: its recorded one; "queued" for a job the
+// gateway follows (its creating action has a status action) that no status answer has
+// shown yet; "" (none) for an object the gateway does not follow (an asset, a voice).
+func (m *Manager) JobStatus(j *aiproxy.Job) string {
+	if j.Status != "" {
+		return j.Status
+	}
+	if svc := m.Catalog.Service(j.Service); svc != nil && Followed(svc, svc.Endpoint(j.Action)) {
+		return aiproxy.JobQueued
+	}
+	return ""
+}
+
+// Job returns one job of the org by its id, for any key of the org whose scopes reach it
+// (see jobInScope); another org's job, or one out of the key's reach, is not found.
+func (m *Manager) Job(ctx context.Context, a Actor, org *aiproxy.Org, id int64) (*aiproxy.Job, error) {
+	if err := authorize(a, org.ID, AnyKey); err != nil {
+		return nil, err
+	}
+	if id < 1 {
+		return nil, errJobNotFound
+	}
+	// The store lists an org's jobs only: the newest with an id below id+1 is the job, if
+	// the org has it.
+	jobs, err := m.Store.ListJobs(ctx, org.ID, "", "", id+1, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(jobs) == 0 || jobs[0].ID != id || jobs[0].OrgID != org.ID || !m.jobInScope(a, jobs[0]) {
+		return nil, errJobNotFound
+	}
+	return jobs[0], nil
+}
+
+// JobPoll is what reading a job's status through its status action takes: the org's
+// settings of the service (whose provider key to use), the status action, the invoke
+// envelope that names the job where the action's job_ref says, and how often to read it.
+type JobPoll struct {
+	Job      *aiproxy.Job
+	State    ServiceState
+	Endpoint *catalog.Endpoint
+	Envelope json.RawMessage
+	Interval time.Duration
+}
+
+// PollJob returns how to read j's status on the provider, or nil when the gateway does not
+// follow it (no status action, or the action is disabled); an error when the org may not
+// use the service now (switched off).
+func (m *Manager) PollJob(ctx context.Context, a Actor, org *aiproxy.Org, j *aiproxy.Job) (*JobPoll, error) {
+	svc := m.Catalog.Service(j.Service)
+	if svc == nil {
+		return nil, nil
+	}
+	poll := statusAction(svc, svc.Endpoint(j.Action))
+	if poll == nil || !poll.Enabled {
+		return nil, nil
+	}
+	st, err := m.usable(ctx, a, org, j.Service)
+	if err != nil {
+		return nil, err
+	}
+	var env any
+	if poll.JobRef.In == catalog.JobRefPath {
+		env = map[string]any{"path_params": map[string]string{poll.JobRef.Name: j.UpstreamID}}
+	} else {
+		env = map[string]any{"query": map[string]string{poll.JobRef.Name: j.UpstreamID}}
+	}
+	b, err := json.Marshal(env)
+	if err != nil {
+		return nil, err
+	}
+	return &JobPoll{Job: j, State: st, Endpoint: poll, Envelope: b, Interval: svc.Endpoint(j.Action).PollIntervalFor()}, nil
 }

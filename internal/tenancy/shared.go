@@ -453,12 +453,13 @@ func budgetExhausted(b *aiproxy.Budget, used, want aiproxy.Units, resets time.Ti
 
 // Transform is applied to a 2xx json answer before it is sent: the objects it created are
 // recorded as the org's jobs; on the shared key an account list is cut to the org's own
-// items, its pagination tokens and counts removed; a completed job's output is metered.
+// items, its pagination tokens and counts removed; the state a status answer shows of the
+// job it names is recorded, and a completed job's output is metered.
 func (inv *Invocation) Transform(ctx context.Context, status int, body []byte) ([]byte, error) {
 	ep := inv.Endpoint
 	needIDs := len(ep.CreatesJob) > 0
-	needOutput := inv.job != nil && inv.job.Status != aiproxy.JobCompleted
-	if !needIDs && !inv.filter && !needOutput {
+	needState := inv.job != nil && (inv.job.Status != aiproxy.JobCompleted || ep.JobStatus != nil)
+	if !needIDs && !inv.filter && !needState {
 		return body, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -475,13 +476,16 @@ func (inv *Invocation) Transform(ctx context.Context, status int, body []byte) (
 		for _, id := range ids {
 			j := &aiproxy.Job{OrgID: inv.Org.ID, Service: inv.State.Service.Slug, Action: ep.Slug, UpstreamID: id,
 				Source: inv.Source, RequestID: inv.RequestID, KeyPrefix: inv.keyPrefix(), CreatedAt: inv.m.now()}
+			if Followed(inv.State.Service, ep) {
+				j.Status = aiproxy.JobQueued // until a status answer is seen
+			}
 			if err := inv.m.Store.CreateJob(ctx, j); err != nil && aiproxy.ErrorCode(err) != aiproxy.ECONFLICT {
 				return nil, err
 			}
 		}
 	}
-	if needOutput {
-		inv.meterOutput(ctx, v)
+	if needState {
+		inv.recordState(ctx, v)
 	}
 	if !inv.filter {
 		return body, nil
@@ -489,24 +493,46 @@ func (inv *Invocation) Transform(ctx context.Context, status int, body []byte) (
 	return inv.filterList(ctx, v)
 }
 
-// meterOutput counts, once per job, the length of what a completed job produced, when the
-// creating action's catalog entry says where a status answer states it.
-func (inv *Invocation) meterOutput(ctx context.Context, answer any) {
-	creator := inv.State.Service.Endpoint(inv.job.Action)
-	if creator == nil || creator.Meter.OutputSeconds == nil || !creator.Meter.Completed(answer) {
-		return // nothing to count, or not completed yet
+// recordState records what a status answer of the invocation's job shows of it (the
+// action's job_status: state, the provider's word, result, error), and meters, once per
+// job, the length of what a completed job produced when the creating action's catalog
+// entry says where a status answer states it. A job whose length is metered is recorded
+// completed only together with its metering: until the answer states a length, it stays
+// processing (the provider's word kept), so that it is counted next time. A completed job
+// stays completed; its result is refreshed (signed links expire). Nothing is written when
+// nothing changed.
+func (inv *Invocation) recordState(ctx context.Context, answer any) {
+	old := inv.job
+	j := *old
+	if st, ok := inv.Endpoint.JobState(answer); ok && (old.Status != aiproxy.JobCompleted || st.Status == aiproxy.JobCompleted) {
+		j.Status, j.ProviderStatus, j.Result, j.Error = st.Status, st.ProviderStatus, string(st.Result), string(st.Error)
 	}
-	n, ok := number(lookup(creator.Meter.OutputSeconds, answer))
-	if !ok || n <= 0 {
-		return // not completed yet
+	var seconds float64
+	if old.Status != aiproxy.JobCompleted {
+		creator := inv.State.Service.Endpoint(old.Action)
+		if creator != nil && creator.Meter.OutputSeconds != nil {
+			if creator.Meter.Completed(answer) {
+				if n, ok := number(lookup(creator.Meter.OutputSeconds, answer)); ok && n > 0 {
+					seconds, j.Status = n, aiproxy.JobCompleted
+				}
+			}
+			if seconds == 0 && j.Status == aiproxy.JobCompleted {
+				j.Status = aiproxy.JobProcessing // not counted yet
+			}
+		}
 	}
-	j := *inv.job
-	j.Status, j.UpdatedAt = aiproxy.JobCompleted, inv.m.now()
+	if j.Status == old.Status && j.ProviderStatus == old.ProviderStatus && j.Result == old.Result && j.Error == old.Error {
+		return
+	}
+	j.UpdatedAt = inv.m.now()
 	if err := inv.m.Store.UpdateJobStatus(ctx, &j); err != nil {
-		return // counted next time
+		return // recorded, and counted, next time
 	}
-	inv.m.Meter.Record(aiproxy.UsageDelta{OrgID: inv.Org.ID, Service: j.Service, Action: j.Action, Source: j.Source,
-		Units: aiproxy.Units{aiproxy.UnitSeconds: int64(math.Ceil(n))}}, j.UpdatedAt)
+	*inv.job = j
+	if seconds > 0 {
+		inv.m.Meter.Record(aiproxy.UsageDelta{OrgID: inv.Org.ID, Service: j.Service, Action: j.Action, Source: j.Source,
+			Units: aiproxy.Units{aiproxy.UnitSeconds: int64(math.Ceil(seconds))}}, j.UpdatedAt)
+	}
 }
 
 // filterList keeps the items of an account list that the org created, and drops the

@@ -1,0 +1,18 @@
+package httpapi
+
+import "time"
+
+// SetJobPollInterval makes every job's poll interval d (d <= 0: the catalog's again): tests
+// cannot wait seconds between reads.
+func (s *Server) SetJobPollInterval(d time.Duration) {
+	s.jobs.mu.Lock()
+	s.jobs.interval = d
+	s.jobs.mu.Unlock()
+}
+
+// JobPollers is the number of job pollers running.
+func (s *Server) JobPollers() int {
+	s.jobs.mu.Lock()
+	defer s.jobs.mu.Unlock()
+	return len(s.jobs.pollers)
+}

@@ -1,0 +1,237 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/internal/catalog"
+	"github.com/aiproxy/aiproxy/internal/tenancy"
+)
+
+// Waiting for a job (GET …/jobs/{id}/?wait=N): while clients wait on a job that is not
+// terminal, the gateway reads the job's status action itself, as the org would through
+// invoke (its provider key, its budget, the shared-account rules; tenancy.Invocation records
+// the state each answer shows), every poll interval. However many requests wait on one job,
+// one poller per job and process reads it: waiters subscribe to it and are told after each
+// read; the poller stops when the job is terminal or the last waiter has left.
+
+// jobHub holds the pollers of the jobs being waited on, by job id.
+type jobHub struct {
+	s        *Server
+	mu       sync.Mutex
+	pollers  map[int64]*jobPoller
+	interval time.Duration // > 0: replaces every job's poll interval (tests)
+}
+
+func newJobHub(s *Server) *jobHub { return &jobHub{s: s, pollers: map[int64]*jobPoller{}} }
+
+// jobPoller reads one job's status while anyone waits on it.
+type jobPoller struct {
+	waiters int
+	tick    chan struct{} // closed (and replaced) after each read, and when the poller stops
+	cancel  context.CancelFunc
+	stopped bool
+}
+
+// join subscribes a waiter to the job's poller, starting one if none runs; leave must be
+// called once the waiter is done. p says how to read the job; actor, org and requestID are
+// the waiter's, used by a poller it starts.
+func (h *jobHub) join(p *tenancy.JobPoll, actor tenancy.Actor, org *aiproxy.Org, requestID string) (jp *jobPoller, leave func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	id := p.Job.ID
+	jp = h.pollers[id]
+	if jp == nil || jp.stopped {
+		ctx, cancel := context.WithCancel(context.Background())
+		jp = &jobPoller{tick: make(chan struct{}), cancel: cancel}
+		h.pollers[id] = jp
+		go h.run(ctx, jp, p, actor, org, requestID)
+	}
+	jp.waiters++
+	var once sync.Once
+	return jp, func() {
+		once.Do(func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if jp.waiters--; jp.waiters == 0 {
+				h.stop(id, jp)
+			}
+		})
+	}
+}
+
+// next returns the channel closed after jp's next read, and whether jp has stopped.
+func (h *jobHub) next(jp *jobPoller) (<-chan struct{}, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return jp.tick, jp.stopped
+}
+
+// stop ends jp and tells its waiters. Caller holds h.mu.
+func (h *jobHub) stop(id int64, jp *jobPoller) {
+	if jp.stopped {
+		return
+	}
+	jp.stopped = true
+	jp.cancel()
+	close(jp.tick)
+	if h.pollers[id] == jp {
+		delete(h.pollers, id)
+	}
+}
+
+// broadcast tells jp's waiters that the job may have changed.
+func (h *jobHub) broadcast(jp *jobPoller) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !jp.stopped {
+		close(jp.tick)
+		jp.tick = make(chan struct{})
+	}
+}
+
+// run reads the job's status at once, then every interval (longer when the provider asks,
+// with Retry-After on a 429), until the job is terminal or nobody waits.
+func (h *jobHub) run(ctx context.Context, jp *jobPoller, p *tenancy.JobPoll, actor tenancy.Actor, org *aiproxy.Org, requestID string) {
+	interval := p.Interval
+	h.mu.Lock()
+	if h.interval > 0 {
+		interval = h.interval
+	}
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		h.stop(p.Job.ID, jp)
+		h.mu.Unlock()
+	}()
+	for {
+		next := interval
+		retryAfter, err := h.s.pollJob(ctx, p, actor, org, requestID)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			h.s.logger.Warn("reading a job's status for its waiters failed", "job_id", p.Job.ID,
+				"service", p.Job.Service, "action", p.Endpoint.Slug, "error", err.Error())
+		}
+		next = max(next, retryAfter)
+		j, jerr := h.s.tenancy.Job(ctx, actor, org, p.Job.ID)
+		h.broadcast(jp)
+		if jerr == nil && catalog.Terminal(j.Status) {
+			return
+		}
+		t := time.NewTimer(next)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// pollJob invokes the job's status action once, server side, as an invoke of the org
+// would: the org's provider key, admission, the recorded state (Transform), usage and
+// budget. It returns how long the provider asked to wait (a 429's Retry-After).
+func (s *Server) pollJob(ctx context.Context, p *tenancy.JobPoll, actor tenancy.Actor, org *aiproxy.Org, requestID string) (time.Duration, error) {
+	ctx = context.WithValue(ctx, ctxState, &reqState{id: requestID, actor: actor,
+		log: logInfo{org: org.Slug, service: p.Job.Service, action: p.Endpoint.Slug, known: true}})
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, s.prefix+"/orgs/"+org.Slug+"/services/"+p.Job.Service+"/"+p.Endpoint.Slug+"/",
+		bytes.NewReader(p.Envelope))
+	if err != nil {
+		return 0, err
+	}
+	r.Header.Set("Content-Type", "application/json")
+	inv := s.tenancy.NewInvocation(actor, org, p.State, p.Endpoint, requestID)
+	w := &memWriter{header: http.Header{}, limit: 64 << 10}
+	_, err = s.call(w, r, inv, callOptions{})
+	var ae *aiproxy.Error
+	if errors.As(err, &ae) && ae.Code == aiproxy.ETHROTTLED {
+		return parseRetryAfter(ae.RetryAfter, s.now()), err
+	}
+	return 0, err
+}
+
+// parseRetryAfter reads a Retry-After value: seconds, or an HTTP date; 0 when neither.
+// It is capped at five minutes, the longest wait.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	var d time.Duration
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), maxWait)
+}
+
+// memWriter is the ResponseWriter of a server-side call: it keeps the status and at most
+// limit bytes of the body, which nobody reads but a debugger.
+type memWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+	limit  int
+}
+
+func (w *memWriter) Header() http.Header { return w.header }
+
+func (w *memWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func (w *memWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if room := w.limit - w.body.Len(); room > 0 {
+		w.body.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+// maxWait is the longest ?wait= a client may ask for.
+const maxWait = 300 * time.Second
+
+// waitJob waits, at most d or until the client leaves, for j to be terminal, polling its
+// status action through the hub; it returns the job as last recorded.
+func (s *Server) waitJob(r *http.Request, org *aiproxy.Org, j *aiproxy.Job, d time.Duration) (*aiproxy.Job, error) {
+	ctx, actor := r.Context(), actorFrom(r)
+	if d <= 0 || catalog.Terminal(j.Status) {
+		return j, nil
+	}
+	p, err := s.tenancy.PollJob(ctx, actor, org, j)
+	if err != nil || p == nil {
+		return j, nil // the gateway cannot read it now: the job as it stands
+	}
+	jp, leave := s.jobs.join(p, actor, org, requestID(ctx))
+	defer leave()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		// The tick is taken before the store is read: a read that ends after is not missed.
+		ch, stopped := s.jobs.next(jp)
+		cur, err := s.tenancy.Job(ctx, actor, org, j.ID)
+		if err != nil {
+			return nil, err
+		}
+		j = cur
+		if catalog.Terminal(j.Status) || stopped {
+			return j, nil // done, or the poller stopped on its own: the job as recorded
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err() // the client left: nobody to answer
+		case <-deadline.C:
+			return j, nil
+		case <-ch:
+		}
+	}
+}
