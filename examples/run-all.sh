@@ -51,6 +51,7 @@ run() {
 
 echo "Examples against $AIPROXY_URL (org $AIPROXY_ORG), POLL_INTERVAL_MS=$POLL_INTERVAL_MS"
 run heygen-workflow "$NODE" "$here/heygen-workflow.mjs"
+run heygen-wait     "$NODE" "$here/heygen-wait.mjs"
 run heygen-template "$NODE" "$here/heygen-template.mjs"
 run elevenlabs-tts  "$NODE" "$here/elevenlabs-tts.mjs" "$work/speech.mp3"
 run dynamic-client  "$NODE" "$here/dynamic-client.mjs"

@@ -49,6 +49,7 @@ func (s *Server) adminRoutes() {
 	s.route("orgs/{org}/usage", methods{"GET": s.orgUsage}, true)
 	s.route("orgs/{org}/jobs", methods{"GET": s.listJobs}, true)
 	s.route("orgs/{org}/jobs/{id}", methods{"GET": s.getJob}, true)
+	s.route("orgs/{org}/jobs/{id}/events", methods{"GET": s.jobEvents}, true)
 	s.route("orgs/{org}/budgets/{service}", methods{"GET": s.getBudget, "PUT": s.putBudget, "DELETE": s.deleteBudget}, true)
 
 	// Any org key that is not itself a token (admin or member), and operators.

@@ -16,3 +16,11 @@ func (s *Server) JobPollers() int {
 	defer s.jobs.mu.Unlock()
 	return len(s.jobs.pollers)
 }
+
+// SetJobEventsTimers replaces the job event streams' heartbeat interval and lifetime (d <= 0:
+// the defaults, 15 s and an hour).
+func (s *Server) SetJobEventsTimers(heartbeat, lifetime time.Duration) {
+	s.jobs.mu.Lock()
+	s.jobs.heartbeat, s.jobs.lifetime = heartbeat, lifetime
+	s.jobs.mu.Unlock()
+}

@@ -27,6 +27,8 @@ type jobHub struct {
 	mu       sync.Mutex
 	pollers  map[int64]*jobPoller
 	interval time.Duration // > 0: replaces every job's poll interval (tests)
+
+	heartbeat, lifetime time.Duration // > 0: replace the event streams' (jobs_events.go; tests)
 }
 
 func newJobHub(s *Server) *jobHub { return &jobHub{s: s, pollers: map[int64]*jobPoller{}} }

@@ -212,6 +212,22 @@ var matrixRows = []matrixRow{
 		}
 		return "/orgs/org-a/jobs/" + strconv.FormatInt(j.ID, 10) + "/"
 	}, want: [5]int{200, 200, 200, 200, 200}, has: []string{`"upstream_job_id":"video-of-org-a"`, `"status":"queued"`}},
+	// A completed job: its event stream is one status and done, and ends (the body is an
+	// event stream, not JSON, so has is not used).
+	{name: "job events", pattern: "orgs/{org}/jobs/{id}/events", method: "GET", prep: func(e *env) string {
+		addJobs(e)
+		j := &aiproxy.Job{OrgID: e.orgA.ID, Service: "heygen", Action: "generate-video", UpstreamID: "done-video-of-org-a",
+			Source: aiproxy.SourcePlatform, CreatedAt: time.Now(), Status: aiproxy.JobCompleted, ProviderStatus: "completed",
+			Result: `{"video_url":"https://example.com/v.mp4"}`, UpdatedAt: time.Now()}
+		if err := e.store.CreateJob(context.Background(), j); err != nil && aiproxy.ErrorCode(err) != aiproxy.ECONFLICT {
+			e.t.Fatal(err)
+		}
+		j, err := e.store.JobByUpstreamID(context.Background(), "heygen", "done-video-of-org-a")
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return "/orgs/org-a/jobs/" + strconv.FormatInt(j.ID, 10) + "/events/"
+	}, want: [5]int{200, 200, 200, 200, 200}},
 	{name: "set budget", pattern: "orgs/{org}/budgets/{service}", method: "PUT", path: "/orgs/org-a/budgets/heygen/",
 		body: `{"period": "month", "limits": {"requests": 1000}}`,
 		want: [5]int{403, 403, 403, 403, 200}, has: []string{`"limits":{"requests":1000}`, `"period":"month"`}},
