@@ -318,6 +318,16 @@ type Store interface {
 	ListJobs(ctx context.Context, orgID int64, service, status string, before int64, limit int) ([]*Job, error)
 	// UpdateJobStatus saves Status, ProviderStatus, Result, Error and UpdatedAt of j.
 	UpdateJobStatus(ctx context.Context, j *Job) error
+	// ClaimJobWatches atomically gives owner the watch of at most limit jobs that are not
+	// terminal (status neither completed nor failed), were created after createdAfter, are
+	// due (next poll unset or <= now) and whose watch is free, expired (lease <= now) or
+	// owner's already; each claimed job's lease runs until leaseUntil. Two owners never
+	// hold one job's watch at once.
+	ClaimJobWatches(ctx context.Context, owner string, now, createdAfter, leaseUntil time.Time, limit int) ([]*Job, error)
+	// SetJobNextPoll sets when the job is next due, if owner holds its watch (else nothing).
+	SetJobNextPoll(ctx context.Context, id int64, owner string, next time.Time) error
+	// ReleaseJobWatch frees the job's watch if owner holds it (else nothing).
+	ReleaseJobWatch(ctx context.Context, id int64, owner string) error
 
 	// BeginIdempotent stores r (state in progress) unless the org already has a live record
 	// for r.Key; it returns the existing record then (nil when r was stored). A record

@@ -14,12 +14,14 @@ import (
 	"github.com/aiproxy/aiproxy/internal/tenancy"
 )
 
-// Waiting for a job (GET …/jobs/{id}/?wait=N): while clients wait on a job that is not
-// terminal, the gateway reads the job's status action itself, as the org would through
-// invoke (its provider key, its budget, the shared-account rules; tenancy.Invocation records
-// the state each answer shows), every poll interval. However many requests wait on one job,
-// one poller per job and process reads it: waiters subscribe to it and are told after each
-// read; the poller stops when the job is terminal or the last waiter has left.
+// Waiting for a job (GET …/jobs/{id}/?wait=N): the job's status action is read by the
+// replica that watches the job (jobs_watch.go), at most once per poll interval across
+// replicas, as the org would through invoke (its provider key, its budget, the
+// shared-account rules; tenancy.Invocation records the state each answer shows). However
+// many requests wait on one job, one poller per job and process follows it: it re-reads the
+// job from the store when this replica's watcher has read it, and at least every second
+// (the watcher may be another replica), and tells its waiters; it stops when the job is
+// terminal or the last waiter has left. Waiters never read the upstream themselves.
 
 // jobHub holds the pollers of the jobs being waited on, by job id.
 type jobHub struct {
@@ -37,6 +39,7 @@ func newJobHub(s *Server) *jobHub { return &jobHub{s: s, pollers: map[int64]*job
 type jobPoller struct {
 	waiters int
 	tick    chan struct{} // closed (and replaced) after each read, and when the poller stops
+	changed chan struct{} // the watcher read the job here (notify)
 	cancel  context.CancelFunc
 	stopped bool
 }
@@ -51,9 +54,12 @@ func (h *jobHub) join(p *tenancy.JobPoll, actor tenancy.Actor, org *aiproxy.Org,
 	jp = h.pollers[id]
 	if jp == nil || jp.stopped {
 		ctx, cancel := context.WithCancel(context.Background())
-		jp = &jobPoller{tick: make(chan struct{}), cancel: cancel}
+		jp = &jobPoller{tick: make(chan struct{}), changed: make(chan struct{}, 1), cancel: cancel}
 		h.pollers[id] = jp
-		go h.run(ctx, jp, p, actor, org, requestID)
+		go h.run(ctx, jp, p, actor, org)
+		if h.s.watcher != nil {
+			h.s.watcher.wake()
+		}
 	}
 	jp.waiters++
 	var once sync.Once
@@ -98,42 +104,52 @@ func (h *jobHub) broadcast(jp *jobPoller) {
 	}
 }
 
-// run reads the job's status at once, then every interval (longer when the provider asks,
-// with Retry-After on a 429), until the job is terminal or nobody waits.
-func (h *jobHub) run(ctx context.Context, jp *jobPoller, p *tenancy.JobPoll, actor tenancy.Actor, org *aiproxy.Org, requestID string) {
-	interval := p.Interval
+// notify tells the poller of job id, if any, that the watcher has read the job.
+func (h *jobHub) notify(id int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if jp := h.pollers[id]; jp != nil {
+		select {
+		case jp.changed <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run re-reads the job from the store when the watcher here has read it, and at least
+// every second (every interval when shorter), until the job is terminal or nobody waits.
+func (h *jobHub) run(ctx context.Context, jp *jobPoller, p *tenancy.JobPoll, actor tenancy.Actor, org *aiproxy.Org) {
+	every := min(p.Interval, time.Second)
 	h.mu.Lock()
 	if h.interval > 0 {
-		interval = h.interval
+		every = min(h.interval, time.Second)
 	}
 	h.mu.Unlock()
+	if every <= 0 {
+		every = time.Second
+	}
 	defer func() {
 		h.mu.Lock()
 		h.stop(p.Job.ID, jp)
 		h.mu.Unlock()
 	}()
 	for {
-		next := interval
-		retryAfter, err := h.s.pollJob(ctx, p, actor, org, requestID)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			h.s.logger.Warn("reading a job's status for its waiters failed", "job_id", p.Job.ID,
-				"service", p.Job.Service, "action", p.Endpoint.Slug, "error", err.Error())
-		}
-		next = max(next, retryAfter)
-		j, jerr := h.s.tenancy.Job(ctx, actor, org, p.Job.ID)
-		h.broadcast(jp)
-		if jerr == nil && catalog.Terminal(j.Status) {
-			return
-		}
-		t := time.NewTimer(next)
+		t := time.NewTimer(every)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-jp.changed:
+			t.Stop()
 		case <-t.C:
+		}
+		j, jerr := h.s.tenancy.Job(ctx, actor, org, p.Job.ID)
+		if ctx.Err() != nil {
+			return
+		}
+		h.broadcast(jp)
+		if jerr == nil && catalog.Terminal(j.Status) {
+			return
 		}
 	}
 }

@@ -98,7 +98,8 @@ type Server struct {
 	idemMaxBody  int64
 	noAccounting bool
 	meter        *tenancy.Meter
-	jobs         *jobHub // the pollers of jobs clients wait on (jobs_poll.go)
+	jobs         *jobHub     // the pollers of jobs clients wait on (jobs_poll.go)
+	watcher      *jobWatcher // this replica's watch of every job (jobs_watch.go); nil without a store
 }
 
 // Route is one route of the API: its pattern relative to the prefix, without the trailing
@@ -143,6 +144,10 @@ func New(cfg Config) *Server {
 	s.jobs = newJobHub(s)
 	s.tenancy = &tenancy.Manager{Store: s.store, Vault: s.vault, Catalog: s.catalog, Now: s.now,
 		Budgets: cfg.Budgets, Meter: s.meter, Logger: s.logger}
+	if s.store != nil {
+		s.watcher = newJobWatcher(s)
+		s.watcher.start()
+	}
 	s.routes()
 	s.healthRoutes(cfg.MetricsHandler)
 	for pattern, h := range cfg.Extra {
@@ -161,6 +166,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 
 // Close flushes pending work.
 func (s *Server) Close() {
+	if s.watcher != nil {
+		s.watcher.stop()
+	}
 	s.touches.Close()
 	s.meter.Close()
 }

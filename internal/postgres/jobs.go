@@ -1,9 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -127,4 +129,64 @@ func scanString(row sqlcodec.Row) (*string, error) {
 		return nil, fmt.Errorf("scan: %w", err)
 	}
 	return &v, nil
+}
+
+// ClaimJobWatches gives owner the watch of at most limit due, unterminated jobs created
+// after createdAfter whose watch is free, expired or owner's: the rows are locked as they
+// are chosen (FOR UPDATE SKIP LOCKED), so two owners never claim one job.
+func (s *Store) ClaimJobWatches(ctx context.Context, owner string, now, createdAfter, leaseUntil time.Time, limit int) ([]*aiproxy.Job, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var claimed []*aiproxy.Job
+	err := s.write(ctx, false, func(ctx context.Context, tx pgx.Tx) error {
+		claimed = nil
+		rows, err := tx.Query(ctx, `UPDATE jobs SET watch_owner = $1, watch_until = $2
+			WHERE id IN (SELECT id FROM jobs WHERE status NOT IN ($3, $4) AND created_at > $5
+				AND (next_poll_at IS NULL OR next_poll_at <= $6)
+				AND (watch_owner IS NULL OR watch_owner = $1 OR watch_until IS NULL OR watch_until <= $6)
+				ORDER BY next_poll_at NULLS FIRST, id LIMIT $7 FOR UPDATE SKIP LOCKED)
+			AND status NOT IN ($3, $4) AND (next_poll_at IS NULL OR next_poll_at <= $6)
+			AND (watch_owner IS NULL OR watch_owner = $1 OR watch_until IS NULL OR watch_until <= $6)
+			RETURNING `+jobColumns,
+			owner, leaseUntil, aiproxy.JobCompleted, aiproxy.JobFailed, createdAfter, now, limit)
+		if err != nil {
+			return fmt.Errorf("claim job watches: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			j, err := scanJob(rows)
+			if err != nil {
+				return err
+			}
+			claimed = append(claimed, j)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(claimed, func(a, b *aiproxy.Job) int { return cmp.Compare(a.ID, b.ID) })
+	return claimed, nil
+}
+
+// SetJobNextPoll sets when the job is next due, if owner holds its watch.
+func (s *Store) SetJobNextPoll(ctx context.Context, id int64, owner string, next time.Time) error {
+	return s.write(ctx, false, func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE jobs SET next_poll_at = $1 WHERE id = $2 AND watch_owner = $3`, next, id, owner); err != nil {
+			return fmt.Errorf("set job %d next poll: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// ReleaseJobWatch frees the job's watch if owner holds it.
+func (s *Store) ReleaseJobWatch(ctx context.Context, id int64, owner string) error {
+	return s.write(ctx, false, func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE jobs SET watch_owner = NULL, watch_until = NULL WHERE id = $1 AND watch_owner = $2`,
+			id, owner); err != nil {
+			return fmt.Errorf("release job %d: %w", id, err)
+		}
+		return nil
+	})
 }

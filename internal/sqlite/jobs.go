@@ -1,11 +1,14 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/internal/sqlcodec"
@@ -123,4 +126,64 @@ func scanString(row sqlcodec.Row) (*string, error) {
 		return nil, fmt.Errorf("scan: %w", err)
 	}
 	return &v, nil
+}
+
+// ClaimJobWatches gives owner the watch of at most limit due, unterminated jobs created
+// after createdAfter whose watch is free, expired or owner's, in one write transaction
+// (SQLite has one writer at a time: two owners cannot claim one job).
+func (s *Store) ClaimJobWatches(ctx context.Context, owner string, now, createdAfter, leaseUntil time.Time, limit int) ([]*aiproxy.Job, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var claimed []*aiproxy.Job
+	err := s.write(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
+		claimed = nil
+		rows, err := tx.QueryContext(ctx, `UPDATE jobs SET watch_owner = ?, watch_until = ?
+			WHERE id IN (SELECT id FROM jobs WHERE status NOT IN (?, ?) AND created_at > ?
+				AND (next_poll_at IS NULL OR next_poll_at <= ?)
+				AND (watch_owner IS NULL OR watch_owner = ? OR watch_until IS NULL OR watch_until <= ?)
+				ORDER BY next_poll_at IS NOT NULL, next_poll_at, id LIMIT ?)
+			RETURNING `+jobColumns,
+			owner, nanos(leaseUntil), aiproxy.JobCompleted, aiproxy.JobFailed, nanos(createdAfter),
+			nanos(now), owner, nanos(now), limit)
+		if err != nil {
+			return fmt.Errorf("claim job watches: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			j, err := scanJob(rows)
+			if err != nil {
+				return err
+			}
+			claimed = append(claimed, j)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(claimed, func(a, b *aiproxy.Job) int { return cmp.Compare(a.ID, b.ID) })
+	return claimed, nil
+}
+
+// SetJobNextPoll sets when the job is next due, if owner holds its watch.
+func (s *Store) SetJobNextPoll(ctx context.Context, id int64, owner string, next time.Time) error {
+	return s.write(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET next_poll_at = ? WHERE id = ? AND watch_owner = ?`,
+			nanos(next), id, owner); err != nil {
+			return fmt.Errorf("set job %d next poll: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// ReleaseJobWatch frees the job's watch if owner holds it.
+func (s *Store) ReleaseJobWatch(ctx context.Context, id int64, owner string) error {
+	return s.write(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET watch_owner = NULL, watch_until = NULL WHERE id = ? AND watch_owner = ?`,
+			id, owner); err != nil {
+			return fmt.Errorf("release job %d: %w", id, err)
+		}
+		return nil
+	})
 }

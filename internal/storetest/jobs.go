@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -175,5 +176,98 @@ func testListJobs(t *testing.T, s aiproxy.Store) {
 		if j.OrgID != b.ID {
 			t.Errorf("ListJobs of org %d returned a job of org %d", b.ID, j.OrgID)
 		}
+	}
+}
+
+// testJobWatches: only due, unterminated, recent jobs are claimed; a held lease keeps
+// others out until it expires; the owner renews its own; next polls and releases count
+// only from the owner.
+func testJobWatches(t *testing.T, s aiproxy.Store) {
+	ctx := context.Background()
+	a := newOrg(t, s, "acme")
+	now := day.Add(time.Hour)
+	since := now.Add(-24 * time.Hour)
+	fresh, done, old := newJob(a.ID, "heygen", "w1"), newJob(a.ID, "heygen", "w2"), newJob(a.ID, "heygen", "w3")
+	old.CreatedAt = since.Add(-time.Minute)
+	for _, j := range []*aiproxy.Job{fresh, done, old} {
+		must(t, s.CreateJob(ctx, j))
+	}
+	d := *done
+	d.Status, d.UpdatedAt = aiproxy.JobCompleted, day
+	must(t, s.UpdateJobStatus(ctx, &d))
+	ids := func(js []*aiproxy.Job, err error) []int64 {
+		t.Helper()
+		must(t, err)
+		var out []int64
+		for _, j := range js {
+			out = append(out, j.ID)
+		}
+		return out
+	}
+	lease := now.Add(time.Minute)
+	wantEqual(t, "first claim (terminal and old jobs left out)", ids(s.ClaimJobWatches(ctx, "A", now, since, lease, 10)), []int64{fresh.ID})
+	wantEqual(t, "B while A's lease runs", ids(s.ClaimJobWatches(ctx, "B", now, since, lease, 10)), []int64(nil))
+	// A sets the next poll: not due before it, even for A.
+	must(t, s.SetJobNextPoll(ctx, fresh.ID, "A", now.Add(10*time.Second)))
+	must(t, s.SetJobNextPoll(ctx, fresh.ID, "B", now)) // not B's: nothing
+	wantEqual(t, "A before the next poll", ids(s.ClaimJobWatches(ctx, "A", now.Add(5*time.Second), since, lease, 10)), []int64(nil))
+	wantEqual(t, "A renews at the next poll", ids(s.ClaimJobWatches(ctx, "A", now.Add(10*time.Second), since, now.Add(2*time.Minute), 10)), []int64{fresh.ID})
+	wantEqual(t, "B before A's renewed lease ends", ids(s.ClaimJobWatches(ctx, "B", now.Add(90*time.Second), since, now.Add(3*time.Minute), 10)), []int64(nil))
+	// A dies: its lease expires, B takes over.
+	wantEqual(t, "B once A's lease expired", ids(s.ClaimJobWatches(ctx, "B", now.Add(2*time.Minute), since, now.Add(3*time.Minute), 10)), []int64{fresh.ID})
+	must(t, s.ReleaseJobWatch(ctx, fresh.ID, "A")) // A is no longer the owner: nothing
+	wantEqual(t, "A while B holds it", ids(s.ClaimJobWatches(ctx, "A", now.Add(2*time.Minute), since, now.Add(4*time.Minute), 10)), []int64(nil))
+	must(t, s.ReleaseJobWatch(ctx, fresh.ID, "B"))
+	wantEqual(t, "A after B released", ids(s.ClaimJobWatches(ctx, "A", now.Add(2*time.Minute), since, now.Add(4*time.Minute), 10)), []int64{fresh.ID})
+	// Terminal: never claimed again.
+	f := *fresh
+	f.Status, f.UpdatedAt = aiproxy.JobFailed, day
+	must(t, s.UpdateJobStatus(ctx, &f))
+	wantEqual(t, "after the job failed", ids(s.ClaimJobWatches(ctx, "C", now.Add(time.Hour), since, now.Add(2*time.Hour), 10)), []int64(nil))
+	wantEqual(t, "limit 0", ids(s.ClaimJobWatches(ctx, "C", now, since, lease, 0)), []int64(nil))
+}
+
+// testJobWatchRace: owners claiming at once never both get one job.
+func testJobWatchRace(t *testing.T, s aiproxy.Store) {
+	ctx := context.Background()
+	a := newOrg(t, s, "acme")
+	const jobs, owners = 20, 4
+	for i := range jobs {
+		must(t, s.CreateJob(ctx, newJob(a.ID, "heygen", fmt.Sprintf("r%d", i))))
+	}
+	now := day.Add(time.Hour)
+	var mu sync.Mutex
+	got := map[int64]string{}
+	var wg sync.WaitGroup
+	for o := range owners {
+		owner := fmt.Sprintf("owner-%d", o)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				js, err := s.ClaimJobWatches(ctx, owner, now, now.Add(-24*time.Hour), now.Add(time.Minute), 3)
+				if err != nil {
+					t.Errorf("%s: %v", owner, err)
+					return
+				}
+				for _, j := range js { // not due again: the next claims take others
+					if err := s.SetJobNextPoll(ctx, j.ID, owner, now.Add(time.Hour)); err != nil {
+						t.Errorf("%s: %v", owner, err)
+					}
+				}
+				mu.Lock()
+				for _, j := range js {
+					if prev, ok := got[j.ID]; ok && prev != owner {
+						t.Errorf("job %d claimed by %s and %s", j.ID, prev, owner)
+					}
+					got[j.ID] = owner
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(got) != jobs {
+		t.Errorf("%d of %d jobs claimed", len(got), jobs)
 	}
 }

@@ -39,6 +39,8 @@ func Run(t *testing.T, open func(t *testing.T) aiproxy.Store) {
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"Jobs", testJobs},
 		{"ListJobs", testListJobs},
+		{"JobWatches", testJobWatches},
+		{"JobWatchRace", testJobWatchRace},
 		{"Idempotency", testIdempotency},
 		{"IdempotencyRace", testIdempotencyRace},
 		{"ForgetIdempotent", testForgetIdempotent},

@@ -66,6 +66,12 @@ func Calls(s aiproxy.Store) []Call {
 		{"UpdateJobStatus", true, func(ctx context.Context) error {
 			return s.UpdateJobStatus(ctx, &aiproxy.Job{ID: 1, Status: "queued", UpdatedAt: day})
 		}},
+		{"ClaimJobWatches", true, func(ctx context.Context) error {
+			_, err := s.ClaimJobWatches(ctx, "down", day, day.Add(-24*time.Hour), day.Add(time.Minute), 10)
+			return err
+		}},
+		{"SetJobNextPoll", true, func(ctx context.Context) error { return s.SetJobNextPoll(ctx, 1, "down", day) }},
+		{"ReleaseJobWatch", true, func(ctx context.Context) error { return s.ReleaseJobWatch(ctx, 1, "down") }},
 		{"BeginIdempotent", true, func(ctx context.Context) error {
 			_, err := s.BeginIdempotent(ctx, newIdem(1, "down", "fp", 0))
 			return err
