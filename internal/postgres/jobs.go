@@ -154,14 +154,8 @@ func (s *Store) ClaimJobWatches(ctx context.Context, owner string, now, createdA
 			return fmt.Errorf("claim job watches: %w", err)
 		}
 		defer rows.Close()
-		for rows.Next() {
-			j, err := scanJob(rows)
-			if err != nil {
-				return err
-			}
-			claimed = append(claimed, j)
-		}
-		return rows.Err()
+		claimed, err = sqlcodec.Collect(rows, scanJob)
+		return err
 	})
 	if err != nil {
 		return nil, err
