@@ -74,7 +74,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.SetMaxIdleConns(maxIdleConns)
 	}
 	s := &Store{db: db}
-	if err := db.PingContext(ctx); err != nil {
+	if err := ping(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -83,6 +83,24 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// ping opens the first connection. Its pragmas switch a new file to WAL, which needs a
+// lock SQLite does not wait for (the busy timeout does not cover it): when processes open
+// one file at once, one may get SQLITE_BUSY; it tries again until busyTimeout has passed.
+func ping(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(busyTimeout)
+	for {
+		err := db.PingContext(ctx)
+		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // maxIdleConns is how many idle SQLite connections are kept open for reuse.
