@@ -151,6 +151,67 @@ const (
 	JobFailed     = "failed"
 )
 
+// OrgWebhook is where the gateway tells an org about its jobs (the outgoing webhook). Its
+// signing secret is a credential of the service WebhookOutService (sealed like provider keys).
+type OrgWebhook struct {
+	OrgID     int64
+	URL       string
+	Events    []string // of WebhookEvents
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Outgoing webhook event types.
+const (
+	EventJobCompleted = "job.completed"
+	EventJobFailed    = "job.failed"
+)
+
+// WebhookEvents lists the event types an org's webhook may subscribe to.
+var WebhookEvents = []string{EventJobCompleted, EventJobFailed}
+
+// Reserved credential services: the signing secrets of webhooks are sealed and rotated like
+// provider keys, under these names (never catalog slugs, which cannot contain ':').
+const (
+	WebhookOutService = "webhook-out" // the org's outgoing signing secret (tenant, org)
+	WebhookInPrefix   = "webhook-in:" // + service: a provider's signing secret
+)
+
+// Delivery states.
+const (
+	DeliveryPending   = "pending"   // waiting for its next attempt
+	DeliveryDelivered = "delivered" // answered 2xx
+	DeliveryFailed    = "failed"    // gave up (24 hours of retries, or no webhook)
+)
+
+// WebhookDelivery is one event to deliver to an org's webhook, kept in the store (the
+// outbox) until it is delivered or given up on. Every attempt carries the same ID.
+type WebhookDelivery struct {
+	ID            string // "msg_…": the webhook-id header of every attempt
+	Seq           int64  // store order, for pagination
+	OrgID         int64
+	JobID         int64
+	Type          string // an event type (EventJobCompleted, …)
+	Payload       string // the JSON body, fixed at the first attempt; "" before it
+	State         string
+	Attempts      int
+	NextAttemptAt time.Time
+	LastStatus    int    // the last answer's HTTP status; 0 when none came
+	LastError     string // why the last attempt failed; "" when it did not
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// WebhookAttempt is one try at a delivery.
+type WebhookAttempt struct {
+	DeliveryID string
+	N          int // 1 for the first attempt
+	At         time.Time
+	Status     int    // HTTP status; 0 when no answer came
+	Error      string // "" when it was delivered
+	Duration   time.Duration
+}
+
 // Idempotency states.
 const (
 	IdemInProgress = "in_progress" // the first request is running
@@ -316,7 +377,10 @@ type Store interface {
 	// ListJobs returns an org's jobs newest first, with ID < before (0: from the newest),
 	// at most limit; service and status filter when not "".
 	ListJobs(ctx context.Context, orgID int64, service, status string, before int64, limit int) ([]*Job, error)
-	// UpdateJobStatus saves Status, ProviderStatus, Result, Error and UpdatedAt of j.
+	// UpdateJobStatus saves Status, ProviderStatus, Result, Error and UpdatedAt of j. When
+	// it moves the job from not terminal (or unset) to completed or failed and the job's org
+	// has a webhook subscribed to job.completed or job.failed, it adds that event's
+	// delivery (pending, due at once) in the same transaction: the outbox.
 	UpdateJobStatus(ctx context.Context, j *Job) error
 	// ClaimJobWatches atomically gives owner the watch of at most limit jobs that are not
 	// terminal (status neither completed nor failed), were created after createdAfter, are
@@ -381,4 +445,42 @@ type Store interface {
 	Version(ctx context.Context) (int64, error)
 
 	Close() error
+
+	// PutOrgWebhook creates or replaces the org's outgoing webhook (w.OrgID); it sets
+	// CreatedAt (kept when replacing) and UpdatedAt.
+	PutOrgWebhook(ctx context.Context, w *OrgWebhook) error
+	// GetOrgWebhook returns ENOTFOUND when the org has none.
+	GetOrgWebhook(ctx context.Context, orgID int64) (*OrgWebhook, error)
+	// DeleteOrgWebhook returns ENOTFOUND when the org has none. Its deliveries stay
+	// (pending ones fail at their next attempt).
+	DeleteOrgWebhook(ctx context.Context, orgID int64) error
+	// ClaimWebhookDeliveries atomically gives owner at most limit pending deliveries that
+	// are due (NextAttemptAt <= now) and whose lease is free, expired or owner's already,
+	// oldest first; each lease runs until leaseUntil. Two owners never hold one delivery.
+	ClaimWebhookDeliveries(ctx context.Context, owner string, now, leaseUntil time.Time, limit int) ([]*WebhookDelivery, error)
+	// RecordWebhookAttempt saves d's Payload, State, Attempts, NextAttemptAt, LastStatus,
+	// LastError and UpdatedAt, appends a (with a.DeliveryID = d.ID) and frees the lease, in
+	// one transaction — if owner still holds d's lease; else it changes nothing and returns
+	// ECONFLICT.
+	RecordWebhookAttempt(ctx context.Context, d *WebhookDelivery, a *WebhookAttempt, owner string) error
+	// ListWebhookDeliveries returns an org's deliveries newest first with Seq < before (0:
+	// from the newest), at most limit.
+	ListWebhookDeliveries(ctx context.Context, orgID int64, before int64, limit int) ([]*WebhookDelivery, error)
+	// WebhookDelivery returns one of the org's deliveries; ENOTFOUND when the org has none
+	// with that id.
+	WebhookDelivery(ctx context.Context, orgID int64, id string) (*WebhookDelivery, error)
+	// ListWebhookAttempts returns the attempts of the given deliveries of the org, ordered
+	// by delivery then attempt number.
+	ListWebhookAttempts(ctx context.Context, orgID int64, deliveryIDs []string) ([]*WebhookAttempt, error)
+	// RetryWebhookDelivery makes the org's delivery pending and due at now (its attempts
+	// are kept). ENOTFOUND when the org has none with that id.
+	RetryWebhookDelivery(ctx context.Context, orgID int64, id string, now time.Time) error
+	// SeenWebhookEvent records that an incoming event of service with that key (an event
+	// id, or a hash of its body) arrived at t, and reports whether it was recorded before.
+	// Atomic across replicas: of two concurrent calls with one key, one returns false.
+	SeenWebhookEvent(ctx context.Context, service, key string, t time.Time) (bool, error)
+	// PurgeWebhooks deletes incoming-event records seen before t and finished (delivered or
+	// failed) deliveries, with their attempts, created before t; it returns how many rows
+	// of both it deleted.
+	PurgeWebhooks(ctx context.Context, t time.Time) (int, error)
 }

@@ -7,6 +7,8 @@
 #
 # With AIPROXY_OPERATOR_KEY (an operator key; the demo prints one) it also runs
 # shared-account.mjs, which makes orgs of its own; without it, that example is skipped.
+# webhook-receiver.mjs needs AIPROXY_KEY to be an admin key (the demo's is) and a gateway
+# that accepts http://127.0.0.1 webhook URLs (--webhook-allow-private, on in the demo).
 #
 # Optional: POLL_INTERVAL_MS (default 1000, passed to the examples),
 # EXAMPLE_TIMEOUT (seconds per example, default 600), NODE (default node).
@@ -52,6 +54,7 @@ run() {
 echo "Examples against $AIPROXY_URL (org $AIPROXY_ORG), POLL_INTERVAL_MS=$POLL_INTERVAL_MS"
 run heygen-workflow "$NODE" "$here/heygen-workflow.mjs"
 run heygen-wait     "$NODE" "$here/heygen-wait.mjs"
+run webhook-receiver "$NODE" "$here/webhook-receiver.mjs"
 run heygen-template "$NODE" "$here/heygen-template.mjs"
 run elevenlabs-tts  "$NODE" "$here/elevenlabs-tts.mjs" "$work/speech.mp3"
 run dynamic-client  "$NODE" "$here/dynamic-client.mjs"

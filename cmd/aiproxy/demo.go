@@ -91,6 +91,8 @@ func cmdDemo(ctx context.Context, sio stdio, args []string) error {
 		corsOrigins: "http://localhost:5173,http://127.0.0.1:5173",
 		getenv:      sio.getenv,
 		metricsAddr: *metricsAddr,
+		// A laptop's webhook receivers listen on localhost.
+		webhookPrivate: true,
 	}
 	a, err := newApp(ctx, o, logger)
 	if err != nil {

@@ -9,12 +9,15 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aiproxy/aiproxy/internal/sim/elevenlabs"
 	"github.com/aiproxy/aiproxy/internal/sim/media"
+	"github.com/aiproxy/aiproxy/internal/sim/simtest"
 )
 
 const rachel = "21m00Tcm4TlvDq8ikWAM" // a premade ElevenLabs voice
@@ -384,4 +387,67 @@ func TestE2EElevenLabsAccountModelsAndScrubbedUser(t *testing.T) {
 		t.Errorf("xi_api_key = %v: expected the field, with the key replaced", jget(user, "xi_api_key"))
 	}
 	jstr(t, user, "user_id")
+}
+
+// TestE2EElevenLabsWorkspaceWebhooks runs the workspace webhook actions through the proxy:
+// create (its secret comes back unchanged, the one the provider signs with), list, update,
+// delete; then an event the simulator sends (its control route, POST /_sim/webhooks/send)
+// reaches the webhook signed with that secret.
+func TestE2EElevenLabsWorkspaceWebhooks(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, 50)
+	type got struct {
+		sig  string
+		body []byte
+	}
+	deliveries := make(chan got, 8)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		deliveries <- got{r.Header.Get(elevenlabs.SignatureHeader), b}
+	}))
+	t.Cleanup(hook.Close)
+
+	res := e.call("elevenlabs", "create-workspace-webhook", map[string]any{"body": map[string]any{
+		"settings": map[string]any{"auth_type": "hmac", "name": "E2E hook", "webhook_url": hook.URL + "/elevenlabs"}}})
+	id, secret := jstr(t, res, "webhook_id"), jstr(t, res, "webhook_secret")
+	hooks := jlist(t, e.call("elevenlabs", "list-workspace-webhooks", map[string]any{"query": map[string]any{"include_usages": "true"}}), "webhooks")
+	if !e2eContainsID(hooks, "webhook_id", id) || jget(hooks, 0, "webhook_url") != hook.URL+"/elevenlabs" || jget(hooks, 0, "auth_type") != "hmac" {
+		t.Fatalf("list-workspace-webhooks: %v", hooks)
+	}
+
+	e.call("elevenlabs", "update-workspace-webhook", map[string]any{"path_params": map[string]any{"webhook_id": id},
+		"body": map[string]any{"is_disabled": true, "name": "E2E hook, paused"}})
+	hooks = jlist(t, e.call("elevenlabs", "list-workspace-webhooks", nil), "webhooks")
+	if jget(hooks, 0, "is_disabled") != true || jget(hooks, 0, "name") != "E2E hook, paused" {
+		t.Errorf("after update-workspace-webhook: %v", hooks)
+	}
+	e.call("elevenlabs", "update-workspace-webhook", map[string]any{"path_params": map[string]any{"webhook_id": id},
+		"body": map[string]any{"is_disabled": false, "name": "E2E hook"}})
+
+	// The provider signs its deliveries with the secret the proxy passed on.
+	resp, body := simtest.Do(t, http.DefaultClient, http.MethodPost, e.simURL+"/_sim/webhooks/send",
+		strings.NewReader(`{"type": "speech_to_text_transcription", "data": {"request_id": "req-e2e", "transcription_id": "tr-e2e"}}`),
+		"xi-api-key", e2eElevenKey, "Content-Type", "application/json")
+	if resp.StatusCode != http.StatusOK || string(body) != `{"delivered_to":1}` {
+		t.Fatalf("sending an event: %d %s", resp.StatusCode, body)
+	}
+	d := <-deliveries
+	ts, _, _ := strings.Cut(strings.TrimPrefix(d.sig, "t="), ",")
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || d.sig != elevenlabs.SignWebhook(secret, time.Unix(sec, 0), d.body) {
+		t.Errorf("delivery signed %q, which the secret from create-workspace-webhook does not verify", d.sig)
+	}
+	if jget(e2eDecode(t, d.body), "data", "transcription_id") != "tr-e2e" {
+		t.Errorf("delivery %s", d.body)
+	}
+
+	e.call("elevenlabs", "delete-workspace-webhook", e2ePathParams("webhook_id", id))
+	if hooks := jlist(t, e.call("elevenlabs", "list-workspace-webhooks", nil), "webhooks"); e2eContainsID(hooks, "webhook_id", id) {
+		t.Errorf("webhook %s still listed after delete", id)
+	}
+	status, _, body := e.invoke("elevenlabs", "delete-workspace-webhook", e2ePathParams("webhook_id", id))
+	if status != http.StatusBadGateway || jget(e2eDecode(t, body), "upstream_status") != float64(404) ||
+		jget(e2eDecode(t, body), "upstream_body", "detail", "status") != "webhook_not_found" {
+		t.Errorf("delete-workspace-webhook again: %d %s, want 502 with upstream_status 404", status, body)
+	}
 }

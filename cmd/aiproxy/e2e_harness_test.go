@@ -124,6 +124,8 @@ type e2eEnv struct {
 	proxy  *httptest.Server
 	mgr    *tenancy.Manager
 	key    string // admin API key of the e2e org
+	db     string // the gateway's store, and its master key file (for the command line)
+	keys   string
 }
 
 // newE2E starts a simulator running speed times faster than real time and the shipped
@@ -154,7 +156,7 @@ func newE2E(t *testing.T, speed float64) *e2eEnv {
 	t.Cleanup(proxy.Close)
 
 	e := &e2eEnv{t: t, sim: simulator, simURL: simURL, app: a, proxy: proxy,
-		mgr: a.tenancy}
+		mgr: a.tenancy, db: filepath.Join(dir, "aiproxy.db"), keys: keyFile}
 	e.key = e.addOrg(e2eOrg, e2eHeyGenKey, e2eElevenKey)
 	return e
 }

@@ -51,6 +51,7 @@ func commands() []command {
 		{"budget set", "SERVICE --org SLUG --period day|month [--requests N] [--characters N] [--seconds N]", cmdBudgetSet},
 		{"budget show", "SERVICE --org SLUG", cmdBudgetShow},
 		{"budget delete", "SERVICE --org SLUG", cmdBudgetDelete},
+		{"webhooks register", "SERVICE --public-url URL (--org SLUG | --platform) [--upstream SERVICE=URL]", cmdWebhooksRegister},
 		{"migrate", "", cmdMigrate},
 		{"secrets rotate", "--new-key-file FILE", cmdSecretsRotate},
 	}

@@ -32,28 +32,30 @@ import (
 
 // serverOptions is everything `serve` (and the demo) configure.
 type serverOptions struct {
-	addr         string
-	db           string
-	upstreams    []string // SERVICE=URL
-	catalogDir   string
-	keyFile      string
-	logFormat    string
-	logLevel     string
-	prefix       string
-	corsOrigins  string
-	maxBody      int64
-	maxBuffered  int64         // bytes all requests together may hold in memory
-	maxInflight  int           // one key's requests in progress; 0: no bound
-	bodyIdle     time.Duration // silence allowed between reads of a request body
-	publicURL    string        // scheme://host[:port] for absolute links; "": relative links
-	idemMaxBody  int64         // largest passthrough/stream answer kept for idempotent replay
-	noAccounting bool          // jobs, usage and budgets off (--accounting=false, for benchmarks)
-	metricsAddr  string
-	pprofAddr    string
-	redisAddr    string              // Redis for rate limits shared by replicas; "" keeps them in memory
-	redisPrefix  string              // put before every Redis key (deployments sharing one Redis differ in it)
-	rateLimit    int                 // invokes per minute for orgs without their own limit; 0: unlimited
-	getenv       func(string) string // the environment (master keys are read from it, and reread)
+	addr           string
+	db             string
+	upstreams      []string // SERVICE=URL
+	catalogDir     string
+	keyFile        string
+	logFormat      string
+	logLevel       string
+	prefix         string
+	corsOrigins    string
+	maxBody        int64
+	maxBuffered    int64         // bytes all requests together may hold in memory
+	maxInflight    int           // one key's requests in progress; 0: no bound
+	bodyIdle       time.Duration // silence allowed between reads of a request body
+	publicURL      string        // scheme://host[:port] for absolute links; "": relative links
+	idemMaxBody    int64         // largest passthrough/stream answer kept for idempotent replay
+	noAccounting   bool          // jobs, usage and budgets off (--accounting=false, for benchmarks)
+	webhookPrivate bool          // org webhooks may aim at private addresses, over http
+	webhookTimeout time.Duration
+	metricsAddr    string
+	pprofAddr      string
+	redisAddr      string              // Redis for rate limits shared by replicas; "" keeps them in memory
+	redisPrefix    string              // put before every Redis key (deployments sharing one Redis differ in it)
+	rateLimit      int                 // invokes per minute for orgs without their own limit; 0: unlimited
+	getenv         func(string) string // the environment (master keys are read from it, and reread)
 }
 
 // aiproxy serve: the gateway. Every flag may also come from its AIPROXY_* variable; the
@@ -83,6 +85,8 @@ func cmdServe(ctx context.Context, sio stdio, args []string) error {
 	fs.IntVar(&o.maxInflight, "max-inflight-per-key", maxInflight, "requests one key may have in progress at once (0: no bound); beyond it 429")
 	fs.DurationVar(&o.bodyIdle, "body-idle-timeout", httpapi.DefaultBodyIdleTimeout, "silence allowed between reads of a request body before the connection is closed")
 	fs.Int64Var(&o.idemMaxBody, "idempotency-max-body-bytes", httpapi.DefaultIdempotencyMaxBody, "largest passthrough or stream answer kept for idempotent replay (json answers are always kept)")
+	webhookPrivate := fs.Bool("webhook-allow-private", sio.envOr("AIPROXY_WEBHOOK_ALLOW_PRIVATE", "") == "true", "let org webhooks use http and loopback, private or link-local addresses (tests; receivers on the gateway's own network)")
+	fs.DurationVar(&o.webhookTimeout, "webhook-timeout", httpapi.DefaultWebhookTimeout, "how long one webhook delivery attempt may take")
 	accounting := fs.Bool("accounting", true, "record jobs, meter usage and hold budgets; false turns all of it off, with the shared-key ownership checks and require_idempotency_key (for benchmark comparisons only)")
 	fs.StringVar(&o.publicURL, "public-url", sio.envOr("AIPROXY_PUBLIC_URL", ""), "scheme://host[:port] clients reach the gateway at, for absolute links (default: relative links)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", sio.envOr("AIPROXY_METRICS_ADDR", ""), "serve /metrics without a key on this address (keep it private); without it /metrics needs an operator key")
@@ -102,6 +106,7 @@ func cmdServe(ctx context.Context, sio stdio, args []string) error {
 		return usagef("serve: unexpected argument %q", pos[0])
 	}
 	o.noAccounting = !*accounting
+	o.webhookPrivate = *webhookPrivate
 	if o.rateLimit < 0 || o.rateLimit > tenancy.MaxRateLimitPerMinute {
 		return usagef("serve: --rate-limit-per-minute must be from 0 to %d", tenancy.MaxRateLimitPerMinute)
 	}
@@ -273,6 +278,7 @@ func newApp(ctx context.Context, o serverOptions, logger *slog.Logger) (*app, er
 		Limiter: limiter, DefaultRateLimit: o.rateLimit,
 		PublicURL: o.publicURL, BodyIdleTimeout: o.bodyIdle, MaxInflightPerKey: o.maxInflight,
 		Budgets: ledger, IdempotencyMaxBody: o.idemMaxBody, NoAccounting: o.noAccounting,
+		WebhookAllowPrivate: o.webhookPrivate, WebhookTimeout: o.webhookTimeout,
 	})
 	for svc, u := range upstreams {
 		logger.Info("upstream override", slog.String("service", svc), slog.String("url", u.String()))
@@ -328,11 +334,19 @@ func newBudgetLedger(o serverOptions, store aiproxy.Store, logger *slog.Logger) 
 				} else if n > 0 {
 					logger.Info("purged expired idempotency records", slog.Int("records", n))
 				}
+				if n, err := store.PurgeWebhooks(ctx, time.Now().Add(-webhookKeep)); err != nil {
+					logger.Warn("purging old webhook records failed", slog.String("error", err.Error()))
+				} else if n > 0 {
+					logger.Info("purged old webhook records", slog.Int("rows", n))
+				}
 			}
 		}
 	}()
 	return ledger, func() { cancel(); <-done; closeRedis() }
 }
+
+// webhookKeep is how long finished webhook deliveries and seen provider events are kept.
+const webhookKeep = 48 * time.Hour
 
 // redisKeys is what every Redis key of this deployment starts with.
 func (o serverOptions) redisKeys() string {

@@ -89,6 +89,10 @@ var builtinAccess = []struct {
 	{"elevenlabs", "delete-history-item", "account", "", "", "", ""},
 	{"elevenlabs", "get-user", "account", "", "", "", ""},
 	{"elevenlabs", "get-subscription", "account", "", "", "", ""},
+	{"elevenlabs", "list-workspace-webhooks", "account", "", "", "", ""},
+	{"elevenlabs", "create-workspace-webhook", "account", "", "", "", ""},
+	{"elevenlabs", "update-workspace-webhook", "account", "", "", "", ""},
+	{"elevenlabs", "delete-workspace-webhook", "account", "", "", "", ""},
 }
 
 func pointers(ps []*Pointer) string {

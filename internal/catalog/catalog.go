@@ -52,6 +52,7 @@ type Service struct {
 	CredentialName    string
 	CredentialPolicy  aiproxy.Policy // the catalog default
 	Endpoints         []*Endpoint    // in file order, disabled ones included
+	Webhooks          *WebhookSpec   // the provider's webhooks (webhooks.go); nil: none
 	File              string         // the file it was loaded from (the last override, if any), for messages
 
 	bySlug map[string]*Endpoint

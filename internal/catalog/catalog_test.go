@@ -88,6 +88,10 @@ var catalogMD = []builtinAction{
 	{"elevenlabs", "delete-history-item", "DELETE", "/v1/history/{history_item_id}", "raw", "json", false, true, ""},
 	{"elevenlabs", "get-user", "GET", "/v1/user", "raw", "json", false, false, ""},
 	{"elevenlabs", "get-subscription", "GET", "/v1/user/subscription", "raw", "json", false, false, ""},
+	{"elevenlabs", "list-workspace-webhooks", "GET", "/v1/workspace/webhooks", "raw", "json", false, false, ""},
+	{"elevenlabs", "create-workspace-webhook", "POST", "/v1/workspace/webhooks", "json", "json", false, false, ""},
+	{"elevenlabs", "update-workspace-webhook", "PATCH", "/v1/workspace/webhooks/{webhook_id}", "json", "json", false, false, ""},
+	{"elevenlabs", "delete-workspace-webhook", "DELETE", "/v1/workspace/webhooks/{webhook_id}", "raw", "json", false, true, ""},
 }
 
 func mustBuiltin(t *testing.T) *Catalog {

@@ -167,6 +167,7 @@ type serviceFile struct {
 	SupportsStreaming *bool           `yaml:"supports_streaming"`
 	CredentialName    *string         `yaml:"credential_name"`
 	CredentialPolicy  *policyFile     `yaml:"credential_policy"`
+	Webhooks          *webhooksFile   `yaml:"webhooks"` // replaced whole by an override that gives it
 	Endpoints         []*endpointFile `yaml:"endpoints"`
 }
 
@@ -294,6 +295,9 @@ func build(base *Service, file string, sf *serviceFile, rules loadRules) (*Servi
 	if !s.CredentialPolicy.DefaultSource.Valid() {
 		fail("credential_policy: default_source %q must be tenant or platform", s.CredentialPolicy.DefaultSource)
 	}
+	if sf.Webhooks != nil {
+		s.Webhooks = buildWebhooks(sf.Webhooks, fail)
+	}
 
 	// Endpoints: a slug given twice in one file is a mistake; a slug the base has is replaced.
 	index := make(map[string]int, len(s.Endpoints))
@@ -335,6 +339,7 @@ func build(base *Service, file string, sf *serviceFile, rules loadRules) (*Servi
 		}
 	}
 	errs = append(errs, checkJobStatuses(s, rules.requireAccountScope)...)
+	errs = append(errs, checkWebhookRegister(s)...)
 	if len(errs) > 0 {
 		return nil, errs
 	}

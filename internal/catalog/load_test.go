@@ -201,6 +201,73 @@ func TestLoadRejects(t *testing.T) {
 	}
 }
 
+// TestLoadRejectsInvalidWebhooks: a webhooks block is checked whole at load, each problem
+// naming the file, the service and the field (webhooksBlock and withWebhooks are in
+// webhooks_test.go).
+func TestLoadRejectsInvalidWebhooks(t *testing.T) {
+	const where = `acme.yaml: service "acme": webhooks: `
+	tests := []struct {
+		name string
+		yaml string
+		want string
+	}{
+		{"unknown signature", withWebhooks(webhooksBlock("signature: stripe")),
+			where + `unknown signature "stripe" (want heygen or elevenlabs)`},
+		{"missing signature", withWebhooks(webhooksBlock("signature: -")),
+			where + "missing signature"},
+		{"missing event_type", withWebhooks(webhooksBlock("event_type: -")),
+			where + "missing event_type"},
+		{"event_type not a pointer", withWebhooks(webhooksBlock("event_type: event")),
+			where + `event_type: JSON pointer "event" must be empty or start with /`},
+		{"event_type the whole document", withWebhooks(webhooksBlock(`event_type: ""`)),
+			where + `event_type: the pointer "" names the whole document`},
+		{"bad escape in a job id pointer", withWebhooks(webhooksBlock("job_ids: [/data/id, /data/a~2b]")),
+			where + `job_ids: JSON pointer "/data/a~2b": ~ must be followed by 0 or 1`},
+		{"wildcard job id pointer", withWebhooks(webhooksBlock("job_ids: [/data/*/id]")),
+			where + `job_ids: "/data/*/id": "*" (every element) is only for job_refs pointers`},
+		{"no job_ids", withWebhooks(webhooksBlock("job_ids: []")),
+			where + "missing job_ids"},
+		{"unknown register action", withWebhooks(webhooksBlock("action: add-webhook")),
+			where + `register: action "add-webhook": no such action`},
+		{"register action without a json body", withWebhooks(webhooksBlock(), "request_mode", "multipart"),
+			where + `register: action "add-hook": request_mode is multipart, not json`},
+		{"register action answering bytes", withWebhooks(webhooksBlock(), "response_mode", "passthrough"),
+			where + `register: action "add-hook": response_mode is passthrough, not json`},
+		{"missing register action", withWebhooks(webhooksBlock("action: -")),
+			where + "register: missing action"},
+		{"missing register body", withWebhooks(webhooksBlock("body: -")),
+			where + "register: missing body"},
+		{"register body without the URL", withWebhooks(webhooksBlock(`body: {url: "https://fixed.example.test/"}`)),
+			where + `register: body: no string value "{url}"`},
+		{"missing register secret", withWebhooks(webhooksBlock("secret: -")),
+			where + "register: missing secret"},
+		{"register secret not a pointer", withWebhooks(webhooksBlock("secret: data.secret")),
+			where + `register: secret: JSON pointer "data.secret" must be empty or start with /`},
+		{"register endpoint_id the whole document", withWebhooks(webhooksBlock(`endpoint_id: ""`)),
+			where + `register: endpoint_id: the pointer "" names the whole document`},
+		{"unknown key in webhooks", withWebhooks(webhooksBlock() + "  events: [all]\n"),
+			"field events not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(files("acme.yaml", tt.yaml))
+			if err == nil {
+				t.Fatalf("loaded %+v, want an error", c.Service("acme").Webhooks)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q\ndoes not contain %q", err, tt.want)
+			}
+			if !strings.HasPrefix(err.Error(), "catalog: ") {
+				t.Errorf("error %q does not start with catalog:", err)
+			}
+		})
+	}
+	// The block as the tests change it is valid to begin with.
+	if _, err := Load(files("acme.yaml", withWebhooks(webhooksBlock()))); err != nil {
+		t.Fatalf("the unchanged block: %v", err)
+	}
+}
+
 func TestLoadReportsEveryProblem(t *testing.T) {
 	_, err := Load(files(
 		"a.yaml", header+endpoint("response_mode", "jsn")+endpoint("slug", "other", "method", "FETCH"),

@@ -81,6 +81,9 @@ type acctOptions struct {
 	// ledger, when set, makes the budget ledger from the env's store and clock (nil: the
 	// store's own counters).
 	ledger func(store aiproxy.Store, now func() time.Time) tenancy.BudgetLedger
+	// strictWebhooks refuses org webhooks on private addresses and over http, as a
+	// deployment does (else tests' receivers on 127.0.0.1 are allowed).
+	strictWebhooks bool
 }
 
 // acctEnv is an env for the shared-account tests.
@@ -88,6 +91,7 @@ type acctEnv struct {
 	*env
 	clock *fakeClock
 	sim   *sim.Server // with opts.sim
+	gw    *gateway.Gateway
 }
 
 func newAcctEnv(t *testing.T, opts ...acctOptions) *acctEnv {
@@ -141,7 +145,8 @@ func newAcctEnv(t *testing.T, opts ...acctOptions) *acctEnv {
 	api := httpapi.New(httpapi.Config{
 		Store: store, Catalog: cat, Gateway: gw, Vault: vault,
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Now: clock.Now,
-		IdempotencyMaxBody: o.idemMaxBody, Budgets: ledger,
+		IdempotencyMaxBody: o.idemMaxBody, Budgets: ledger, WebhookAllowPrivate: !o.strictWebhooks,
+		WebhookTimeout: 2 * time.Second,
 	})
 	t.Cleanup(api.Close)
 	srv := httptest.NewServer(api)
@@ -162,7 +167,7 @@ func newAcctEnv(t *testing.T, opts ...acctOptions) *acctEnv {
 	e.cred("testsvc", aiproxy.SourceTenant, e.orgB, "test-tenant-key-456")
 	e.cred("heygen", aiproxy.SourcePlatform, nil, platformHeyGenKey)
 	e.cred("elevenlabs", aiproxy.SourcePlatform, nil, platformElevenKey)
-	return &acctEnv{env: e, clock: clock, sim: simulator}
+	return &acctEnv{env: e, clock: clock, sim: simulator, gw: gw}
 }
 
 // eachStore runs test on SQLite, then on PostgreSQL when AIPROXY_TEST_POSTGRES_DSN names a

@@ -80,6 +80,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 	if j, err = s.waitJob(r, org, j, wait); err != nil {
 		return err
 	}
+	j = s.refreshResult(r.Context(), actorFrom(r), org, j)
 	writeJSON(w, http.StatusOK, s.newJobView(j))
 	return nil
 }

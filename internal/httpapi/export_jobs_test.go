@@ -24,3 +24,24 @@ func (s *Server) SetJobEventsTimers(heartbeat, lifetime time.Duration) {
 	s.jobs.heartbeat, s.jobs.lifetime = heartbeat, lifetime
 	s.jobs.mu.Unlock()
 }
+
+// StopWatching stops this replica's watch of jobs: tests that count upstream requests
+// cannot have the watcher read jobs in the background.
+func (s *Server) StopWatching() {
+	if s.watcher != nil {
+		s.watcher.stop()
+	}
+}
+
+// LinkExpiry is linkExpiry, for tests outside the package.
+var LinkExpiry = linkExpiry
+
+// OpenStreams is the number of taken-over event streams open.
+func (s *Server) OpenStreams() int { return s.jobs.openStreams() }
+
+// SetMaxStreamsPerKey replaces MaxStreamsPerKey (n <= 0: the default again).
+func (s *Server) SetMaxStreamsPerKey(n int) {
+	s.jobs.mu.Lock()
+	s.jobs.maxStreams = n
+	s.jobs.mu.Unlock()
+}

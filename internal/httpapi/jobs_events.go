@@ -1,7 +1,7 @@
 package httpapi
 
 import (
-	"encoding/json"
+	"bytes"
 	"fmt"
 	"hash/fnv"
 	"net/http"
@@ -73,6 +73,19 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	last := r.Header.Get("Last-Event-ID")
+	var p *tenancy.JobPoll
+	var perr error
+	if !catalog.Terminal(j.Status) && r.Method != http.MethodHead {
+		p, perr = s.tenancy.PollJob(ctx, actor, org, j)
+	}
+	if p != nil {
+		// A job to follow: on HTTP/1.1 the connection is taken over, and the job's poller
+		// writes the stream from here on (jobs_stream.go).
+		if done, err := s.takeOverEvents(w, r, org, j, p, last); done || err != nil {
+			return err
+		}
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -90,44 +103,36 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	_ = flush()
 	// From here on the answer has begun: the stream ends without an error body.
-	last := r.Header.Get("Last-Event-ID")
-	emit := func(j *aiproxy.Job) (done bool, err error) {
-		view, err := json.Marshal(s.newJobView(j))
-		if err != nil {
+	emit := func(snap *jobSnapshot) (done bool, err error) {
+		var b bytes.Buffer
+		st := eventStream{last: last}
+		done = st.appendEvents(&b, snap)
+		last = st.last
+		if _, err := w.Write(b.Bytes()); err != nil {
 			return true, err
-		}
-		eid := jobEventID(j, view)
-		if eid != last {
-			if _, err := fmt.Fprintf(w, "id: %s\nevent: status\ndata: %s\n\n", eid, view); err != nil {
-				return true, err
-			}
-			last = eid
-		}
-		if catalog.Terminal(j.Status) {
-			if _, err := fmt.Fprintf(w, "id: %s\nevent: done\ndata: %s\n\n", eid, view); err != nil {
-				return true, err
-			}
-			done = true
 		}
 		return done, flush()
 	}
-	if done, err := emit(j); done || err != nil {
+	first, err := s.newSnapshot(j)
+	if err != nil {
 		return nil
 	}
-	p, err := s.tenancy.PollJob(ctx, actor, org, j)
-	if err == nil && p == nil {
+	if done, err := emit(first); done || err != nil {
+		return nil
+	}
+	if perr == nil && p == nil {
 		// Not followed: nothing will change it, which done says.
-		view, _ := json.Marshal(s.newJobView(j))
-		fmt.Fprintf(w, "id: %s\nevent: done\ndata: %s\n\n", jobEventID(j, view), view)
+		fmt.Fprintf(w, "id: %s\nevent: done\ndata: %s\n\n", first.eid, first.view)
 		_ = flush()
 		return nil
 	}
-	if err != nil {
+	if perr != nil {
 		// The org may not use the service now: the stream ends; reconnect later.
 		fmt.Fprintf(w, "retry: %d\n\n", jobEventsRetry.Milliseconds())
 		_ = flush()
 		return nil
 	}
+	// HTTP/2: a goroutine per stream, reading the poller's snapshots.
 	heartbeat, lifetime := s.jobs.eventsTimers()
 	end := time.NewTimer(lifetime)
 	defer end.Stop()
@@ -136,17 +141,12 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
 	jp, leave := s.jobs.join(p, actor, org, requestID(ctx))
 	defer func() { leave() }()
 	for {
-		// The tick is taken before the store is read: a read that ends after is not missed.
+		// The tick is taken before the snapshot is read: a read that ends after is not missed.
 		ch, stopped := s.jobs.next(jp)
-		cur, err := s.tenancy.Job(ctx, actor, org, j.ID)
-		if err != nil {
-			if ctx.Err() == nil {
-				s.logger.Warn("reading a job for its event stream failed", "job_id", j.ID, "error", err.Error())
+		if snap := jp.snapshot(); snap != nil {
+			if done, err := emit(snap); done || err != nil {
+				return nil
 			}
-			return nil
-		}
-		if done, err := emit(cur); done || err != nil {
-			return nil
 		}
 		if stopped {
 			// The poller stopped on its own, the job not terminal as read: follow a new one.
@@ -172,5 +172,44 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
 				break wait
 			}
 		}
+	}
+}
+
+// takeOverEvents starts a taken-over stream of j (jobs_stream.go): its head and first event
+// written, it is handed to the job's poller, and the handler is done (done true). done
+// false: the connection cannot be taken over; nothing was written.
+func (s *Server) takeOverEvents(w http.ResponseWriter, r *http.Request, org *aiproxy.Org, j *aiproxy.Job, p *tenancy.JobPoll, last string) (bool, error) {
+	ctx, actor := r.Context(), actorFrom(r)
+	if r.ProtoMajor != 1 {
+		return false, nil
+	}
+	var keyID int64
+	if actor.Key != nil {
+		keyID = actor.Key.ID
+	}
+	if err := s.jobs.reserveStream(keyID); err != nil {
+		return true, err
+	}
+	first, err := s.newSnapshot(j)
+	if err != nil {
+		s.jobs.releaseStream(keyID)
+		return true, err
+	}
+	_, lifetime := s.jobs.eventsTimers()
+	st, err := s.takeOver(w, r, first, last, keyID, lifetime)
+	if st == nil {
+		s.jobs.releaseStream(keyID)
+		if err != nil {
+			return true, nil // taken over, and the client is gone already
+		}
+		return false, nil
+	}
+	for {
+		jp, leave := s.jobs.join(p, actor, org, requestID(ctx))
+		st.leave = leave
+		if s.jobs.addStream(jp, st) {
+			return true, nil
+		}
+		leave() // the poller stopped meanwhile: join its successor
 	}
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -31,6 +32,8 @@ type jobHub struct {
 	interval time.Duration // > 0: replaces every job's poll interval (tests)
 
 	heartbeat, lifetime time.Duration // > 0: replace the event streams' (jobs_events.go; tests)
+	streamsByKey        map[int64]int // taken-over event streams open, per key (jobs_stream.go)
+	maxStreams          int           // > 0: replaces MaxStreamsPerKey (tests)
 }
 
 func newJobHub(s *Server) *jobHub { return &jobHub{s: s, pollers: map[int64]*jobPoller{}} }
@@ -42,6 +45,29 @@ type jobPoller struct {
 	changed chan struct{} // the watcher read the job here (notify)
 	cancel  context.CancelFunc
 	stopped bool
+
+	// The job as the poller last read it, shared by every waiter (who never read the store
+	// themselves: ten thousand waiters on a job are one read per tick), and the event streams
+	// it writes to itself (jobs_stream.go). Guarded by smu, not the hub's lock: writing to
+	// the streams of one job holds up nobody else.
+	smu     sync.Mutex
+	snap    *jobSnapshot
+	streams []*eventStream
+	beat    time.Time // the last keep-alive sent to the streams
+}
+
+// jobSnapshot is one read of a job: the job, its view as JSON, and the view's event id.
+type jobSnapshot struct {
+	job  *aiproxy.Job
+	view []byte
+	eid  string
+}
+
+// snapshot returns the poller's last read of the job, nil before the first.
+func (jp *jobPoller) snapshot() *jobSnapshot {
+	jp.smu.Lock()
+	defer jp.smu.Unlock()
+	return jp.snap
 }
 
 // join subscribes a waiter to the job's poller, starting one if none runs; leave must be
@@ -54,7 +80,7 @@ func (h *jobHub) join(p *tenancy.JobPoll, actor tenancy.Actor, org *aiproxy.Org,
 	jp = h.pollers[id]
 	if jp == nil || jp.stopped {
 		ctx, cancel := context.WithCancel(context.Background())
-		jp = &jobPoller{tick: make(chan struct{}), changed: make(chan struct{}, 1), cancel: cancel}
+		jp = &jobPoller{tick: make(chan struct{}), changed: make(chan struct{}, 1), cancel: cancel, beat: time.Now()}
 		h.pollers[id] = jp
 		go h.run(ctx, jp, p, actor, org)
 		if h.s.watcher != nil {
@@ -147,11 +173,28 @@ func (h *jobHub) run(ctx context.Context, jp *jobPoller, p *tenancy.JobPoll, act
 		if ctx.Err() != nil {
 			return
 		}
+		if jerr == nil {
+			if snap, err := h.s.newSnapshot(j); err == nil {
+				jp.smu.Lock()
+				jp.snap = snap
+				jp.smu.Unlock()
+			}
+		}
+		h.serveStreams(jp)
 		h.broadcast(jp)
 		if jerr == nil && catalog.Terminal(j.Status) {
 			return
 		}
 	}
+}
+
+// newSnapshot renders j's view once, for every waiter and stream.
+func (s *Server) newSnapshot(j *aiproxy.Job) (*jobSnapshot, error) {
+	view, err := json.Marshal(s.newJobView(j))
+	if err != nil {
+		return nil, err
+	}
+	return &jobSnapshot{job: j, view: view, eid: jobEventID(j, view)}, nil
 }
 
 // pollJob invokes the job's status action once, server side, as an invoke of the org
@@ -234,13 +277,11 @@ func (s *Server) waitJob(r *http.Request, org *aiproxy.Org, j *aiproxy.Job, d ti
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	for {
-		// The tick is taken before the store is read: a read that ends after is not missed.
+		// The tick is taken before the snapshot is read: a read that ends after is not missed.
 		ch, stopped := s.jobs.next(jp)
-		cur, err := s.tenancy.Job(ctx, actor, org, j.ID)
-		if err != nil {
-			return nil, err
+		if snap := jp.snapshot(); snap != nil {
+			j = snap.job
 		}
-		j = cur
 		if catalog.Terminal(j.Status) || stopped {
 			return j, nil // done, or the poller stopped on its own: the job as recorded
 		}

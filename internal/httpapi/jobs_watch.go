@@ -26,6 +26,9 @@ const (
 	maxBackoff   = 5 * time.Minute
 	// backoffAfter unchanged reads, the interval grows ×1.5 each read, up to maxBackoff.
 	backoffAfter = 10
+	// webhookFallback: a job whose provider sends webhooks here is read this many times
+	// less often.
+	webhookFallback = 6
 )
 
 type jobWatcher struct {
@@ -104,13 +107,20 @@ func (w *jobWatcher) run(ctx context.Context) {
 	}
 }
 
+// leaseFor is how long a claim holds a job watched every iv: long enough for a read, and
+// short enough that, the holder dead, another replica (claiming every watchTick) takes
+// the job over within two intervals of the death: 2 × iv less a tick and a half.
+func leaseFor(iv time.Duration) time.Duration {
+	return 2*iv - min(watchTick+watchTick/2, iv/2)
+}
+
 // round claims the due jobs and reads each once.
 func (w *jobWatcher) round(ctx context.Context) {
 	for ctx.Err() == nil {
 		now := time.Now()
 		// Leases and next polls are on the real clock; a job's age on the gateway's, which
 		// stamped its creation.
-		jobs, err := w.s.store.ClaimJobWatches(ctx, w.owner, now, w.s.now().Add(-watchMaxAge), now.Add(2*w.interval(0)), watchBatch)
+		jobs, err := w.s.store.ClaimJobWatches(ctx, w.owner, now, w.s.now().Add(-watchMaxAge), now.Add(leaseFor(w.interval(0))), watchBatch)
 		if err != nil {
 			if ctx.Err() == nil {
 				w.s.logger.Warn("claiming jobs to watch failed", "error", err.Error())
@@ -166,6 +176,9 @@ func (w *jobWatcher) watch(ctx context.Context, j *aiproxy.Job) {
 	cur, jerr := s.store.JobByUpstreamID(ctx, j.Service, j.UpstreamID)
 	s.jobs.notify(j.ID)
 	if jerr == nil && catalog.Terminal(cur.Status) {
+		if s.deliverer != nil {
+			s.deliverer.Kick() // the org's webhook, if any, is in the outbox now
+		}
 		w.mu.Lock()
 		delete(w.seen, j.ID)
 		w.mu.Unlock()
@@ -190,6 +203,11 @@ func (w *jobWatcher) watch(ctx context.Context, j *aiproxy.Job) {
 			next = next * 3 / 2
 		}
 		next = min(next, max(maxBackoff, interval))
+	}
+	if s.tenancy.WebhookRegistered(ctx, j) {
+		// The provider tells the gateway when the job ends (webhooks.go); reading it is
+		// only the fallback for a lost event.
+		next = max(next, min(webhookFallback*interval, maxBackoff))
 	}
 	later(max(next, retryAfter))
 }

@@ -58,6 +58,7 @@ func mint(t *testing.T, m *tenancy.Manager, org *aiproxy.Org, secret string) str
 // returns the Authorization header of each caller, in matrixCallers order.
 func matrixEnv(t *testing.T) (*env, []string, orgBSecrets) {
 	e := newEnv(t)
+	e.api.StopWatching() // its reads of the rows' jobs would count as requests reaching the upstream
 	ctx := context.Background()
 	cred, err := e.mgr.SetCredential(ctx, tenancy.CLI, e.mgr.Catalog.Service("heygen"), e.orgB, orgBProviderKey)
 	if err != nil {
@@ -235,6 +236,20 @@ var matrixRows = []matrixRow{
 		want: [5]int{403, 403, 200, 200, 200}, has: []string{`"limits":{"requests":1000}`}},
 	{name: "delete budget", pattern: "orgs/{org}/budgets/{service}", method: "DELETE", prep: setBudget,
 		want: [5]int{403, 403, 403, 403, 204}},
+	{name: "set webhook", pattern: "orgs/{org}/webhook", method: "PUT", path: "/orgs/org-a/webhook/",
+		body: `{"url": "https://hooks.example.com/org-a", "events": ["job.completed"]}`,
+		want: [5]int{403, 403, 200, 200, 200}, has: []string{`"url":"https://hooks.example.com/org-a"`, `"secret":"whsec_`, `"events":["job.completed"]`}},
+	{name: "read webhook", pattern: "orgs/{org}/webhook", method: "GET", prep: setWebhook,
+		want: [5]int{403, 403, 200, 200, 200}, has: []string{`"url":"https://hooks.example.com/org-a"`, `"secret":"whsec_****`}},
+	{name: "delete webhook", pattern: "orgs/{org}/webhook", method: "DELETE", prep: setWebhook,
+		want: [5]int{403, 403, 204, 204, 204}},
+	{name: "list webhook deliveries", pattern: "orgs/{org}/webhook/deliveries", method: "GET", prep: func(e *env) string {
+		webhookDelivery(e)
+		return "/orgs/org-a/webhook/deliveries/"
+	}, want: [5]int{403, 403, 200, 200, 200}, has: []string{`"type":"job.completed"`, `"id":"msg_`}},
+	{name: "retry webhook delivery", pattern: "orgs/{org}/webhook/deliveries/{id}/retry", method: "POST", prep: func(e *env) string {
+		return "/orgs/org-a/webhook/deliveries/" + webhookDelivery(e) + "/retry/"
+	}, want: [5]int{403, 403, 202, 202, 202}, has: []string{`"state":"pending"`}},
 	{name: "delete org", pattern: "orgs/{org}", method: "DELETE", path: "/orgs/org-a/",
 		want: [5]int{403, 403, 403, 403, 204}},
 }
@@ -260,6 +275,41 @@ func addJobs(e *env) string {
 		}
 	}
 	return "/orgs/org-a/jobs/"
+}
+
+func setWebhook(e *env) string {
+	if _, _, err := e.mgr.PutOrgWebhook(context.Background(), tenancy.CLI, e.orgA,
+		tenancy.WebhookInput{URL: "https://hooks.example.com/org-a"}, false); err != nil {
+		e.t.Fatal(err)
+	}
+	return "/orgs/org-a/webhook/"
+}
+
+// webhookDelivery gives org A a webhook and a job that completes, and returns the id of the
+// delivery that put in the outbox.
+func webhookDelivery(e *env) string {
+	ctx := context.Background()
+	setWebhook(e)
+	ds, err := e.store.ListWebhookDeliveries(ctx, e.orgA.ID, 0, 1)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if len(ds) > 0 {
+		return ds[0].ID
+	}
+	j := &aiproxy.Job{OrgID: e.orgA.ID, Service: "heygen", Action: "generate-video", UpstreamID: "hooked-video-of-org-a",
+		Source: aiproxy.SourcePlatform, CreatedAt: time.Now()}
+	if err := e.store.CreateJob(ctx, j); err != nil {
+		e.t.Fatal(err)
+	}
+	j.Status, j.ProviderStatus, j.UpdatedAt = aiproxy.JobCompleted, "completed", time.Now()
+	if err := e.store.UpdateJobStatus(ctx, j); err != nil {
+		e.t.Fatal(err)
+	}
+	if ds, err = e.store.ListWebhookDeliveries(ctx, e.orgA.ID, 0, 1); err != nil || len(ds) != 1 {
+		e.t.Fatalf("no delivery in the outbox (%v)", err)
+	}
+	return ds[0].ID
 }
 
 func setPlatformCred(e *env) string {

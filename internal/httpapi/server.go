@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -16,6 +17,7 @@ import (
 	"github.com/aiproxy/aiproxy/internal/providerkeys"
 	"github.com/aiproxy/aiproxy/internal/ratelimit"
 	"github.com/aiproxy/aiproxy/internal/tenancy"
+	"github.com/aiproxy/aiproxy/internal/webhooks"
 )
 
 // DefaultPrefix is where the API lives unless configured otherwise (contract §1).
@@ -61,7 +63,15 @@ type Config struct {
 	// and account-scope checks, usage metering and budgets. It exists so that benchmarks
 	// can measure what they cost; no deployment that shares a key should set it.
 	NoAccounting bool
+	// WebhookAllowPrivate lets org webhooks be http and aim at loopback, private and
+	// link-local addresses (tests, a gateway whose receivers are on its own network).
+	WebhookAllowPrivate bool
+	// WebhookTimeout bounds each delivery attempt (DefaultWebhookTimeout when 0).
+	WebhookTimeout time.Duration
 }
+
+// DefaultWebhookTimeout bounds one attempt to deliver an org's webhook.
+const DefaultWebhookTimeout = 10 * time.Second
 
 // Metrics records requests (implemented by package prom).
 type Metrics interface {
@@ -100,6 +110,11 @@ type Server struct {
 	meter        *tenancy.Meter
 	jobs         *jobHub     // the pollers of jobs clients wait on (jobs_poll.go)
 	watcher      *jobWatcher // this replica's watch of every job (jobs_watch.go); nil without a store
+
+	webhookAllowPrivate bool
+	deliverer           *webhooks.Deliverer // this replica's sender of the webhook outbox; nil without a store
+	stopDeliverer       func()
+	refresher           resultRefresher // jobs_refresh.go
 }
 
 // Route is one route of the API: its pattern relative to the prefix, without the trailing
@@ -123,6 +138,7 @@ func New(cfg Config) *Server {
 		limiter: cfg.Limiter, defRate: cfg.DefaultRateLimit,
 		publicURL: strings.TrimSuffix(cfg.PublicURL, "/"), bodyIdle: cfg.BodyIdleTimeout,
 		inflight: newInflight(cfg.MaxInflightPerKey), idemMaxBody: cfg.IdempotencyMaxBody, noAccounting: cfg.NoAccounting,
+		webhookAllowPrivate: cfg.WebhookAllowPrivate,
 	}
 	if s.idemMaxBody <= 0 {
 		s.idemMaxBody = DefaultIdempotencyMaxBody
@@ -147,6 +163,15 @@ func New(cfg Config) *Server {
 	if s.store != nil {
 		s.watcher = newJobWatcher(s)
 		s.watcher.start()
+		timeout := cfg.WebhookTimeout
+		if timeout <= 0 {
+			timeout = DefaultWebhookTimeout
+		}
+		s.deliverer = s.newDeliverer(cfg.WebhookAllowPrivate, timeout)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); s.deliverer.Run(ctx) }()
+		s.stopDeliverer = func() { cancel(); <-done }
 	}
 	s.routes()
 	s.healthRoutes(cfg.MetricsHandler)
@@ -169,6 +194,10 @@ func (s *Server) Close() {
 	if s.watcher != nil {
 		s.watcher.stop()
 	}
+	if s.stopDeliverer != nil {
+		s.stopDeliverer()
+	}
+	s.jobs.closeStreams()
 	s.touches.Close()
 	s.meter.Close()
 }
@@ -248,6 +277,7 @@ func (s *Server) routes() {
 	s.route("orgs/{org}/services/{service}", methods{"GET": s.getService}, true)
 	s.route("orgs/{org}/services/{service}/{action}", methods{"POST": s.invoke}, true)
 	s.adminRoutes()
+	s.webhookRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if !s.cors(w, r) {
 			s.fail(w, r, errRouteNotFound)

@@ -90,18 +90,31 @@ func (s *Store) ListJobs(ctx context.Context, orgID int64, service, status strin
 }
 
 // UpdateJobStatus saves Status, ProviderStatus, Result, Error and UpdatedAt of the job with
-// j's ID (UpdatedAt, when zero, is set to now). ENOTFOUND if there is none.
+// j's ID (UpdatedAt, when zero, is set to now). ENOTFOUND if there is none. When the job
+// becomes terminal, the event's delivery is added in the same transaction (addJobEvent).
+// The job's row is locked (FOR UPDATE) before its previous status is read: of two
+// replicas saving one transition, the second reads the first's committed status, and
+// one delivery is added.
 func (s *Store) UpdateJobStatus(ctx context.Context, j *aiproxy.Job) error {
 	if j.UpdatedAt.IsZero() {
 		j.UpdatedAt = sqlcodec.Now()
 	}
 	return s.write(ctx, false, func(ctx context.Context, tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE jobs SET status = $1, provider_status = $2, result = $3, error = $4, updated_at = $5
-			WHERE id = $6`, j.Status, j.ProviderStatus, j.Result, j.Error, j.UpdatedAt, j.ID)
-		if err != nil {
+		var (
+			prev  string
+			orgID int64
+		)
+		err := tx.QueryRow(ctx, `SELECT status, org_id FROM jobs WHERE id = $1 FOR UPDATE`, j.ID).Scan(&prev, &orgID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return aiproxy.Errorf(aiproxy.ENOTFOUND, "Job %d not found.", j.ID)
+		} else if err != nil {
 			return fmt.Errorf("update job %d: %w", j.ID, err)
 		}
-		return mustAffect(tag, "Job %d not found.", j.ID)
+		if _, err := tx.Exec(ctx, `UPDATE jobs SET status = $1, provider_status = $2, result = $3, error = $4, updated_at = $5
+			WHERE id = $6`, j.Status, j.ProviderStatus, j.Result, j.Error, j.UpdatedAt, j.ID); err != nil {
+			return fmt.Errorf("update job %d: %w", j.ID, err)
+		}
+		return addJobEvent(ctx, tx, j, orgID, prev)
 	})
 }
 
@@ -141,11 +154,15 @@ func (s *Store) ClaimJobWatches(ctx context.Context, owner string, now, createdA
 	var claimed []*aiproxy.Job
 	err := s.write(ctx, false, func(ctx context.Context, tx pgx.Tx) error {
 		claimed = nil
-		rows, err := tx.Query(ctx, `UPDATE jobs SET watch_owner = $1, watch_until = $2
-			WHERE id IN (SELECT id FROM jobs WHERE status NOT IN ($3, $4) AND created_at > $5
+		// The rows are chosen once (MATERIALIZED): as a plain subquery of the UPDATE, the
+		// planner may run the choice again per updated row, each run skipping the rows this
+		// statement already locked and choosing others — more than limit.
+		rows, err := tx.Query(ctx, `WITH due AS MATERIALIZED (SELECT id FROM jobs WHERE status NOT IN ($3, $4) AND created_at > $5
 				AND (next_poll_at IS NULL OR next_poll_at <= $6)
 				AND (watch_owner IS NULL OR watch_owner = $1 OR watch_until IS NULL OR watch_until <= $6)
 				ORDER BY next_poll_at NULLS FIRST, id LIMIT $7 FOR UPDATE SKIP LOCKED)
+			UPDATE jobs SET watch_owner = $1, watch_until = $2
+			WHERE id IN (SELECT id FROM due)
 			AND status NOT IN ($3, $4) AND (next_poll_at IS NULL OR next_poll_at <= $6)
 			AND (watch_owner IS NULL OR watch_owner = $1 OR watch_until IS NULL OR watch_until <= $6)
 			RETURNING `+jobColumns,

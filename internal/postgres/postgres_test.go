@@ -44,6 +44,22 @@ func TestRevokeAPIKeyIsAtomic(t *testing.T) {
 	})
 }
 
+// Purging deliveries and deleting an org leave no attempt of a delivery that is gone.
+func TestWebhookAttemptsGoWithTheirDeliveries(t *testing.T) {
+	s := open(t, pgtest.NewTestDatabase(t))
+	count := func(query string) func(t *testing.T) int {
+		return func(t *testing.T) int {
+			var n int
+			if err := s.Pool().QueryRow(context.Background(), query).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	storetest.NoOrphanWebhookAttempts(t, s, count(`SELECT count(*) FROM webhook_attempts`),
+		count(`SELECT count(*) FROM webhook_attempts WHERE delivery_id NOT IN (SELECT id FROM webhook_deliveries)`))
+}
+
 // Replicas starting together all succeed: the advisory lock makes all but the first find
 // the migrations applied.
 func TestOpenConcurrentlyMigratesOnce(t *testing.T) {

@@ -86,18 +86,30 @@ func (s *Store) ListJobs(ctx context.Context, orgID int64, service, status strin
 }
 
 // UpdateJobStatus saves Status, ProviderStatus, Result, Error and UpdatedAt of the job with
-// j's ID (UpdatedAt, when zero, is set to now). ENOTFOUND if there is none.
+// j's ID (UpdatedAt, when zero, is set to now). ENOTFOUND if there is none. When the job
+// becomes terminal, the event's delivery is added in the same transaction (addJobEvent):
+// write transactions are exclusive, so the status it moved from is the one it read, and
+// two replicas saving one transition add one delivery.
 func (s *Store) UpdateJobStatus(ctx context.Context, j *aiproxy.Job) error {
 	if j.UpdatedAt.IsZero() {
 		j.UpdatedAt = sqlcodec.Now()
 	}
 	return s.write(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, provider_status = ?, result = ?, error = ?, updated_at = ?
-			WHERE id = ?`, j.Status, j.ProviderStatus, j.Result, j.Error, nanos(j.UpdatedAt), j.ID)
-		if err != nil {
+		var (
+			prev  string
+			orgID int64
+		)
+		err := tx.QueryRowContext(ctx, `SELECT status, org_id FROM jobs WHERE id = ?`, j.ID).Scan(&prev, &orgID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return aiproxy.Errorf(aiproxy.ENOTFOUND, "Job %d not found.", j.ID)
+		} else if err != nil {
 			return fmt.Errorf("update job %d: %w", j.ID, err)
 		}
-		return mustAffect(res, "Job %d not found.", j.ID)
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, provider_status = ?, result = ?, error = ?, updated_at = ?
+			WHERE id = ?`, j.Status, j.ProviderStatus, j.Result, j.Error, nanos(j.UpdatedAt), j.ID); err != nil {
+			return fmt.Errorf("update job %d: %w", j.ID, err)
+		}
+		return addJobEvent(ctx, tx, j, orgID, prev)
 	})
 }
 

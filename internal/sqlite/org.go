@@ -57,8 +57,9 @@ func (s *Store) UpdateOrg(ctx context.Context, o *aiproxy.Org) error {
 	})
 }
 
-// DeleteOrg removes the org with its keys, credentials, settings and budgets; its audit,
-// jobs, usage and idempotency records stay (org ids are never reused).
+// DeleteOrg removes the org with its keys, credentials, settings, budgets, webhook and
+// webhook deliveries (with their attempts); its audit, jobs, usage and idempotency records
+// stay (org ids are never reused).
 func (s *Store) DeleteOrg(ctx context.Context, id int64) error {
 	return s.write(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM orgs WHERE id = ?`, id)
@@ -68,7 +69,11 @@ func (s *Store) DeleteOrg(ctx context.Context, id int64) error {
 		if err := mustAffect(res, "Org %d not found.", id); err != nil {
 			return err
 		}
-		for _, table := range []string{"api_keys", "credentials", "service_settings", "budgets"} {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_attempts
+			WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE org_id = ?)`, id); err != nil {
+			return fmt.Errorf("delete org %d: webhook_attempts: %w", id, err)
+		}
+		for _, table := range []string{"api_keys", "credentials", "service_settings", "budgets", "org_webhooks", "webhook_deliveries"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE org_id = ?`, id); err != nil {
 				return fmt.Errorf("delete org %d: %s: %w", id, table, err)
 			}

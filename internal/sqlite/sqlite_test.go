@@ -38,6 +38,21 @@ func TestRevokeAPIKeyIsAtomic(t *testing.T) {
 	})
 }
 
+// Purging deliveries and deleting an org leave no attempt of a delivery that is gone.
+func TestWebhookAttemptsGoWithTheirDeliveries(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "aiproxy.db"))
+	defer s.Close()
+	count := func(query string) func(t *testing.T) int {
+		return func(t *testing.T) int {
+			var n int
+			must(t, s.DB().QueryRow(query).Scan(&n))
+			return n
+		}
+	}
+	storetest.NoOrphanWebhookAttempts(t, s, count(`SELECT count(*) FROM webhook_attempts`),
+		count(`SELECT count(*) FROM webhook_attempts WHERE delivery_id NOT IN (SELECT id FROM webhook_deliveries)`))
+}
+
 func TestReopenKeepsDataAndMigrationsRunOnce(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "aiproxy.db")

@@ -51,6 +51,17 @@ func Run(t *testing.T, open func(t *testing.T) aiproxy.Store) {
 		{"ReserveBudget", testReserveBudget},
 		{"ReserveBudgetNeverOvershoots", testReserveBudgetNeverOvershoots},
 		{"BudgetChurn", testBudgetChurn},
+		{"OrgWebhookReplaceKeepsCreatedAt", testOrgWebhookReplaceKeepsCreatedAt},
+		{"TerminalTransitionAddsOneDelivery", testTerminalTransitionAddsOneDelivery},
+		{"ConcurrentCompletionsAddOneDelivery", testConcurrentCompletionsAddOneDelivery},
+		{"WebhookLeaseKeepsOtherOwnersOut", testWebhookLeaseKeepsOtherOwnersOut},
+		{"ConcurrentClaimsNeverShareADelivery", testConcurrentClaimsNeverShareADelivery},
+		{"OnlyTheLeaseOwnerRecordsAnAttempt", testOnlyTheLeaseOwnerRecordsAnAttempt},
+		{"OrgSeesOnlyItsOwnDeliveries", testOrgSeesOnlyItsOwnDeliveries},
+		{"RetryMakesADeliveryDueAndFreesItsLease", testRetryMakesADeliveryDueAndFreesItsLease},
+		{"IncomingEventIsNewOnce", testIncomingEventIsNewOnce},
+		{"PurgeDeletesOldFinishedDeliveriesAndEvents", testPurgeDeletesOldFinishedDeliveriesAndEvents},
+		{"DeleteOrgRemovesWebhooks", testDeleteOrgRemovesWebhooks},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

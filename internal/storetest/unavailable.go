@@ -101,6 +101,28 @@ func Calls(s aiproxy.Store) []Call {
 		}},
 		{"BudgetUsed", false, func(ctx context.Context) error { _, err := s.BudgetUsed(ctx, 1, "heygen", "2026-12"); return err }},
 		{"Version", false, func(ctx context.Context) error { _, err := s.Version(ctx); return err }},
+		{"PutOrgWebhook", true, func(ctx context.Context) error {
+			return s.PutOrgWebhook(ctx, &aiproxy.OrgWebhook{OrgID: 1, URL: "https://down.example", Events: aiproxy.WebhookEvents})
+		}},
+		{"GetOrgWebhook", false, func(ctx context.Context) error { _, err := s.GetOrgWebhook(ctx, 1); return err }},
+		{"DeleteOrgWebhook", true, func(ctx context.Context) error { return s.DeleteOrgWebhook(ctx, 1) }},
+		{"ClaimWebhookDeliveries", true, func(ctx context.Context) error {
+			_, err := s.ClaimWebhookDeliveries(ctx, "down", day, day.Add(time.Minute), 10)
+			return err
+		}},
+		{"RecordWebhookAttempt", true, func(ctx context.Context) error {
+			return s.RecordWebhookAttempt(ctx, &aiproxy.WebhookDelivery{ID: "msg_down", State: aiproxy.DeliveryDelivered, UpdatedAt: day},
+				&aiproxy.WebhookAttempt{N: 1, At: day, Status: 200}, "down")
+		}},
+		{"ListWebhookDeliveries", false, func(ctx context.Context) error { _, err := s.ListWebhookDeliveries(ctx, 1, 0, 10); return err }},
+		{"WebhookDelivery", false, func(ctx context.Context) error { _, err := s.WebhookDelivery(ctx, 1, "msg_down"); return err }},
+		{"ListWebhookAttempts", false, func(ctx context.Context) error {
+			_, err := s.ListWebhookAttempts(ctx, 1, []string{"msg_down"})
+			return err
+		}},
+		{"RetryWebhookDelivery", true, func(ctx context.Context) error { return s.RetryWebhookDelivery(ctx, 1, "msg_down", day) }},
+		{"SeenWebhookEvent", true, func(ctx context.Context) error { _, err := s.SeenWebhookEvent(ctx, "heygen", "down", day); return err }},
+		{"PurgeWebhooks", true, func(ctx context.Context) error { _, err := s.PurgeWebhooks(ctx, day); return err }},
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,7 +40,16 @@ type benchOptions struct {
 	postgresDSN      string // a server the bench creates its database on; "" skips PostgreSQL
 	redisAddr        string
 	profileDir       string // CPU profiles of the comparison's servers; "" for none
+	// The job-waiters run (jobwaiters.go): waiters event streams on waiterJobs videos that
+	// take jobRender each.
+	waiters    int
+	waiterJobs int
+	jobRender  time.Duration
+	only       string // --only, as given
 }
+
+// parts are the runs --only chooses from.
+var parts = []string{"load", "accounting", "mem", "streams", "job-waiters"}
 
 // actions returns the three actions under load with their open-loop rates: the rates
 // differ because a 1 MiB answer or a 100-chunk stream costs far more than a 20 KB list.
@@ -78,7 +88,7 @@ func scenarios(a action, quick bool, d time.Duration) []scenario {
 func cmdBench(ctx context.Context, args []string) error {
 	var o benchOptions
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.BoolVar(&o.quick, "quick", false, "CI mode: fewer rates, 1 s steps, no memory or streams runs, one round of the accounting comparison; about a minute")
+	fs.BoolVar(&o.quick, "quick", false, "CI mode: fewer rates, 1 s steps, no memory or streams runs, one round of the accounting comparison, 500 job waiters on 10 jobs; a minute or two")
 	fs.DurationVar(&o.duration, "duration", 0, "length of each load step (default 2s, 1s with --quick)")
 	fs.BoolVar(&o.load, "load", true, "run the load steps (false: only --mem and --streams)")
 	fs.BoolVar(&o.mem, "mem", false, "1 GiB download and upload through aiproxy, with its peak RSS (default on without --quick)")
@@ -98,6 +108,10 @@ func cmdBench(ctx context.Context, args []string) error {
 		"PostgreSQL server (postgres:// URL) the accounting comparison creates and drops a database on; \"\" skips PostgreSQL")
 	fs.StringVar(&o.redisAddr, "redis", envOr("AIPROXY_TEST_REDIS_ADDR", "127.0.0.1:6379"), "Redis (host:port) the accounting comparison's PostgreSQL servers count budgets in")
 	fs.StringVar(&o.profileDir, "profile", "", "write CPU profiles of the accounting comparison's servers (one extra step per store, action and mode) to this directory")
+	fs.IntVar(&o.waiters, "waiters", 0, "job-waiters run: event streams on HeyGen test videos (default 10000, 500 with --quick; 0 skips the run)")
+	fs.IntVar(&o.waiterJobs, "waiter-jobs", 0, "job-waiters run: videos the waiters are spread over (default 100, 10 with --quick)")
+	fs.DurationVar(&o.jobRender, "job-render", 0, "job-waiters run: real time a test video takes in the simulator (default 25s, 15s with --quick)")
+	fs.StringVar(&o.only, "only", "", "run only these parts, comma-separated: "+strings.Join(parts, ", ")+" (as with --accounting-only, latest.json goes to a temp dir and no doc is rewritten unless --results/--doc say otherwise)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -113,15 +127,54 @@ func cmdBench(ctx context.Context, args []string) error {
 	if !set["streams"] && !o.quick {
 		o.streams = 10000
 	}
+	if !set["waiters"] {
+		o.waiters = map[bool]int{true: 500, false: 10000}[o.quick]
+	}
+	if !set["waiter-jobs"] {
+		o.waiterJobs = map[bool]int{true: 10, false: 100}[o.quick]
+	}
+	if !set["job-render"] {
+		o.jobRender = map[bool]time.Duration{true: 15 * time.Second, false: 25 * time.Second}[o.quick]
+	}
+	if o.waiters > 0 && (o.waiterJobs < 1 || o.waiterJobs > o.waiters) {
+		return errors.New("--waiter-jobs must be from 1 to --waiters")
+	}
+	if o.waiters > 0 && o.jobRender < jobWaitersPollInterval {
+		return fmt.Errorf("--job-render must be at least the poll interval (%s)", jobWaitersPollInterval)
+	}
 	if !set["accounting-rounds"] {
 		o.accountingRounds = map[bool]int{true: 1, false: 3}[o.quick]
 	}
 	if o.accountingRounds < 1 {
 		return errors.New("--accounting-rounds must be at least 1")
 	}
+	if *accountingOnly && o.only != "" {
+		return errors.New("--accounting-only and --only: give one")
+	}
+	if o.only != "" {
+		want := map[string]bool{}
+		for _, p := range strings.Split(o.only, ",") {
+			p = strings.TrimSpace(p)
+			if !slices.Contains(parts, p) {
+				return fmt.Errorf("--only: unknown part %q (want %s)", p, strings.Join(parts, ", "))
+			}
+			want[p] = true
+		}
+		o.load, o.accounting, o.mem = want["load"], want["accounting"], want["mem"]
+		if !want["streams"] {
+			o.streams = 0
+		} else if o.streams == 0 {
+			o.streams = 10000
+		}
+		if !want["job-waiters"] {
+			o.waiters = 0
+		}
+	}
 	if *accountingOnly {
 		o.accountingOnly = true
-		o.accounting, o.load, o.mem, o.streams = true, false, false, 0
+		o.accounting, o.load, o.mem, o.streams, o.waiters = true, false, false, 0, 0
+	}
+	if o.accountingOnly || o.only != "" {
 		// A partial run must not replace the committed results: unless told where, its
 		// latest.json goes to a temp dir and no doc is rewritten.
 		if !set["results"] {
@@ -191,6 +244,7 @@ func runBench(ctx context.Context, o benchOptions) (err error) {
 		GeneratedAt:    began.UTC().Format("2006-01-02 15:04 UTC"),
 		Mode:           map[bool]string{true: "quick", false: "full"}[o.quick],
 		AccountingOnly: o.accountingOnly,
+		Only:           o.only,
 		Machine:        machineInfo(),
 	}
 	fdLimit, err := raiseFileLimit(1 << 17)
@@ -280,6 +334,22 @@ func runBench(ctx context.Context, o benchOptions) (err error) {
 		}
 		rep.Streams = s
 	}
+	if o.waiters > 0 {
+		// Each waiter holds a descriptor in the bench and one in aiproxy, which have the
+		// same limit; keep some for the rest.
+		if most := int(fdLimit) - 256; o.waiters > most {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("Job waiters capped at %d of the %d asked: RLIMIT_NOFILE is %d here.", most, o.waiters, fdLimit))
+			o.waiters = most
+			o.waiterJobs = min(o.waiterJobs, most)
+		}
+		logf("job-waiters: %d event streams on %d videos of %s each", o.waiters, o.waiterJobs, o.jobRender)
+		if rep.JobWaiters, err = jobWaiters(ctx, ai, tmp, o.waiters, o.waiterJobs, o.jobRender); err != nil {
+			return fmt.Errorf("job-waiters: %w", err)
+		}
+		jr := rep.JobWaiters
+		logf("job-waiters: %d/%d done, reads per interval %.2f (max), %.1f KiB per waiter, done after completed p99 %s ms, max %s ms: %s",
+			jr.Done, jr.Waiters, jr.ReadsPerIntervalMax, jr.KiBPerWaiter, fmtMs(jr.DoneP99Ms), fmtMs(jr.DoneMaxMs), map[bool]string{true: "OK", false: "FAIL"}[jr.OK])
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -287,7 +357,14 @@ func runBench(ctx context.Context, o benchOptions) (err error) {
 	rep.Machine.LoadEnd = loadAverage()
 	rep.Elapsed = time.Since(began)
 	rep.ElapsedS = float64(rep.Elapsed.Round(time.Second) / time.Second)
-	return writeOutputs(o, rep, acts)
+	if err := writeOutputs(o, rep, acts); err != nil {
+		return err
+	}
+	// Targets that fail the run (the others are reported only: too noisy on shared machines).
+	if jr := rep.JobWaiters; jr != nil && !jr.OK {
+		return fmt.Errorf("job-waiters FAILED: %s", strings.Join(jr.Failures, "; "))
+	}
+	return nil
 }
 
 // loadPhase starts the floor, nginx and aiproxy, checks each answers every action whole,

@@ -8,6 +8,7 @@
 //	go run ./bench --quick           # about a minute, for CI
 //	go run ./bench --install-nginx   # apt-get install nginx-light first if nginx is missing
 //	go run ./bench --accounting-only # only the accounting comparison (issue 11), a minute or two
+//	go run ./bench --only job-waiters # only the job-waiters run (10,000 event streams on 100 jobs), about a minute and a half
 //
 // It finds the repository from the working directory (the tools module or the root: `go
 // -C tools run ./bench` works too) and builds ./cmd/aiproxy there. Without nginx, and
@@ -17,6 +18,11 @@
 // org budget on against `serve --accounting=false`, on SQLite and on PostgreSQL + Redis
 // (--postgres, --redis; that part is skipped, with the reason, when either does not
 // answer), and prints "accounting overhead, STORE, ACTION: on/off = R ≥ 0.9 OK" or FAIL.
+//
+// The job-waiters run (jobwaiters.go) follows HeyGen test videos from `aiproxy sim` with
+// many event streams (GET …/jobs/{id}/events/) and fails the run unless the simulator is
+// read at most once per poll interval per job, aiproxy holds at most 32 KiB of RSS per
+// waiter, and every waiter gets done within one poll interval of the completion.
 //
 // See docs/benchmarks.md for the method and its caveats.
 package main

@@ -23,6 +23,7 @@ type account struct {
 	settings    map[string]*VoiceSettings // per-voice overrides (premade voices included)
 	history     []*historyItem            // newest first
 	dubbings    []*dubbing                // oldest first
+	webhooks    []*webhook                // workspace webhooks, oldest first
 	voiceAddCnt int
 }
 

@@ -172,12 +172,14 @@ func TestHandlesEveryCatalogPath(t *testing.T) {
 		"/v1/text-to-speech/abc/stream/with-timestamps", "/v1/sound-generation", "/v1/audio-isolation",
 		"/v1/audio-isolation/stream", "/v1/dubbing", "/v1/dubbing/x", "/v1/dubbing/x/audio/es", "/v1/history",
 		"/v1/history/x", "/v1/history/x/audio", "/v1/user", "/v1/user/subscription",
+		"/v1/workspace/webhooks", "/v1/workspace/webhooks/x", "/_sim/webhooks/send",
 	} {
 		if !s.Handles(p) {
 			t.Errorf("Handles(%q) = false", p)
 		}
 	}
-	for _, p := range []string{"/v1/video_status.get", "/v2/video/generate", "/v1/users", "/v1/user/me", "/v3/voices", "/v2/voices", "/"} {
+	for _, p := range []string{"/v1/video_status.get", "/v2/video/generate", "/v1/users", "/v1/user/me", "/v3/voices", "/v2/voices", "/",
+		"/v1/workspace", "/_sim/faults", "/_sim/webhooks"} {
 		if s.Handles(p) {
 			t.Errorf("Handles(%q) = true", p)
 		}

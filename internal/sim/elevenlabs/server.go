@@ -1,20 +1,23 @@
 // Package elevenlabs is an offline simulator of the ElevenLabs HTTP API (v1): voices, models,
 // text-to-speech (plain, streamed, with timestamps), sound effects, audio isolation, dubbing,
-// history and the user/subscription objects. docs/simulators.md §18–§22 describes what it
-// serves; comments cite that document by section and upstream sources by the tags of its §2,
-// such as [EL-oas]. Choices the sources leave open are marked "GAP" and listed there.
+// history, the user/subscription objects and workspace webhooks with signed deliveries.
+// docs/simulators.md §18–§22 and §25 describe what it serves; comments cite that document by
+// section and upstream sources by the tags of its §2, such as [EL-oas]. Choices the sources
+// leave open are marked "GAP" and listed there.
 //
-// Everything a caller creates (voices, dubbings, history items) belongs to the provider key
-// that created it: one key never sees another key's objects.
+// Everything a caller creates (voices, dubbings, history items, webhooks) belongs to the
+// provider key that created it: one key never sees another key's objects.
 package elevenlabs
 
 import (
+	"context"
 	"hash/fnv"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aiproxy/aiproxy/internal/sim/simcore"
 )
@@ -37,7 +40,14 @@ type Server struct {
 	premadeByID map[string]*Voice
 
 	mu       sync.Mutex
+	closed   bool // set by Close: no new webhook deliveries start
 	accounts map[string]*account
+
+	// Webhook deliveries (webhooks.go): in flight under wg, cancelled by ctx on Close.
+	ctx           context.Context
+	cancel        context.CancelFunc
+	wg            sync.WaitGroup
+	webhookClient *http.Client
 }
 
 // advertisedConcurrency is the Creator plan's Multilingual v2 limit [EL-models].
@@ -52,26 +62,51 @@ func New(opts simcore.Options) *Server {
 		rand:     simcore.NewRand(opts.Seed),
 		done:     make(chan struct{}),
 		accounts: map[string]*account{},
+		// No keep-alives: no idle connection goroutines outlive Close.
+		webhookClient: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.premade, s.premadeByID = premadeVoices(opts.Seed)
 	mux := http.NewServeMux()
 	s.routes(mux)
-	s.handler = s.withResponseHeaders(opts.Faults.Wrap(keyOf, writeFaultError, s.withAuth(mux)))
+	api := opts.Faults.Wrap(keyOf, writeFaultError, s.withAuth(mux))
+	control := s.withAuth(mux) // planned faults are for provider calls, not for the test's controls
+	s.handler = s.withResponseHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if slices.Contains(controlPaths, r.URL.Path) {
+			control.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	}))
 	return s
 }
 
 // ServeHTTP serves one ElevenLabs API request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Close stops in-flight streams. The simulator starts no background goroutines: dubbing
-// progress is computed from the clock when it is read.
-func (s *Server) Close() { s.once.Do(func() { close(s.done) }) }
+// Close stops in-flight streams, cancels webhook deliveries in flight and waits for them to
+// end. Dubbing progress needs no background work: it is computed from the clock when read.
+// It is safe to call more than once.
+func (s *Server) Close() {
+	s.once.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		close(s.done)
+		s.cancel()
+	})
+	s.wg.Wait()
+}
 
 // roots are the path prefixes only ElevenLabs uses.
 var roots = []string{
 	"/v1/voices", "/v1/models", "/v1/text-to-speech", "/v1/sound-generation",
-	"/v1/audio-isolation", "/v1/dubbing", "/v1/history",
+	"/v1/audio-isolation", "/v1/dubbing", "/v1/history", "/v1/workspace/webhooks",
 }
+
+// controlPaths are the simulator's own routes for tests, authenticated with the account's
+// xi-api-key like the API (docs/simulators.md §25); planned faults do not apply to them.
+var controlPaths = []string{"/_sim/webhooks/send"}
 
 // userPaths are matched exactly: HeyGen's legacy API has GET /v1/user/me.
 var userPaths = []string{"/v1/user", "/v1/user/subscription"}
@@ -80,9 +115,10 @@ var userPaths = []string{"/v1/user", "/v1/user/subscription"}
 // not claim them: a request reaches them here only when routed by its xi-api-key header.
 var sharedRoots = []string{"/v2/voices"}
 
-// Handles reports whether path is an ElevenLabs API path (and no HeyGen one).
+// Handles reports whether path is an ElevenLabs API path (and no HeyGen one), or one of its
+// control routes.
 func (s *Server) Handles(path string) bool {
-	return underAny(path, roots) || slices.Contains(userPaths, path)
+	return underAny(path, roots) || slices.Contains(userPaths, path) || slices.Contains(controlPaths, path)
 }
 
 func underAny(path string, prefixes []string) bool {
@@ -129,10 +165,17 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/user", s.getUser)
 	mux.HandleFunc("GET /v1/user/subscription", s.getSubscription)
 
+	mux.HandleFunc("GET /v1/workspace/webhooks", s.listWebhooks)
+	mux.HandleFunc("POST /v1/workspace/webhooks", s.createWebhook)
+	mux.HandleFunc("PATCH /v1/workspace/webhooks/{webhook_id}", s.updateWebhook)
+	mux.HandleFunc("DELETE /v1/workspace/webhooks/{webhook_id}", s.deleteWebhook)
+
+	mux.HandleFunc("POST /_sim/webhooks/send", s.sendWebhook)
+
 	// FastAPI answers unknown routes with {"detail":"Not Found"} and a known path with the
 	// wrong method with {"detail":"Method Not Allowed"}.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete} {
 			if m == r.Method {
 				continue
 			}
