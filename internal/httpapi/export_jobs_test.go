@@ -45,3 +45,11 @@ func (s *Server) SetMaxStreamsPerKey(n int) {
 	s.jobs.maxStreams = n
 	s.jobs.mu.Unlock()
 }
+
+// StopDelivering stops this replica's sender of the webhook outbox (a replica going away).
+func (s *Server) StopDelivering() {
+	if s.stopDeliverer != nil {
+		s.stopDeliverer()
+		s.stopDeliverer = nil
+	}
+}

@@ -495,3 +495,33 @@ func TestJobReadAfterItsResultLinkExpiredGetsFreshLinks(t *testing.T) {
 		t.Errorf("a read of fresh links read the provider again")
 	}
 }
+
+// TestOrgWebhookDeliverySurvivesTheReplicaThatTriedIt: a delivery whose first attempt
+// failed is in the store, not in a process: with that replica's sender gone, another
+// replica on the same store delivers it, with the same webhook-id and body.
+func TestOrgWebhookDeliverySurvivesTheReplicaThatTriedIt(t *testing.T) {
+	e := newAcctEnv(t)
+	rc := newReceiver(t, 503)
+	e.putWebhook(rc.URL)
+	completeJob(e, "restarted-video")
+	simtest.WaitFor(t, "the first attempt", 5*time.Second, 20*time.Millisecond, func() bool { return len(rc.deliveries()) == 1 })
+	e.api.StopDelivering()
+	other := httpapi.New(httpapi.Config{Store: e.store, Catalog: e.mgr.Catalog, Gateway: e.gw, Vault: e.mgr.Vault,
+		WebhookAllowPrivate: true})
+	defer other.Close()
+	deadline := time.Now().Add(12 * time.Second)
+	for len(rc.deliveries()) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the other replica never sent it: deliveries %+v", e.deliveries(e.adminA))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	got := rc.deliveries()
+	if got[0].Header.Get("webhook-id") != got[1].Header.Get("webhook-id") || string(got[0].Body) != string(got[1].Body) {
+		t.Fatalf("the other replica's attempt differs from the first")
+	}
+	ds := e.deliveries(e.adminA)
+	if len(ds) != 1 || ds[0].State != "delivered" || len(ds[0].Attempts) != 2 {
+		t.Fatalf("deliveries %+v, want one delivered after two attempts", ds)
+	}
+}

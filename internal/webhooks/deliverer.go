@@ -227,15 +227,15 @@ func (d *Deliverer) deliver(ctx context.Context, dl *aiproxy.WebhookDelivery) {
 // failed attempt, retried as NextAttempt says or failed for good when that gives up; a
 // delivery whose org has no webhook, or whose webhook no longer subscribes to its event
 // type, fails at once without a request. It returns the error of recording (ECONFLICT:
-// another replica holds the lease now), or ctx's error when ctx ended before the attempt
-// did (then nothing is recorded, and the delivery is claimed again when its lease
-// expires).
+// another replica holds the lease now), or ctx's error when ctx ended before an answer came
+// (then nothing is recorded, and the delivery is claimed again when its lease expires); an
+// answer that came is recorded whatever ctx.
 func (d *Deliverer) Attempt(ctx context.Context, dl *aiproxy.WebhookDelivery) error {
 	d.init()
 	start, t0 := d.now(), time.Now()
 	status, final, msg := d.send(ctx, dl, start)
-	if err := ctx.Err(); err != nil {
-		return err
+	if err := ctx.Err(); err != nil && status == 0 {
+		return err // stopped before an answer came: nothing to record
 	}
 	dl.Attempts++
 	dl.LastStatus, dl.LastError = status, msg
@@ -257,8 +257,15 @@ func (d *Deliverer) Attempt(ctx context.Context, dl *aiproxy.WebhookDelivery) er
 		Error: msg, Duration: time.Since(t0)}
 	d.logger.Debug("webhook attempt", "delivery_id", dl.ID, "org_id", dl.OrgID, "type", dl.Type,
 		"attempt", dl.Attempts, "status", status, "state", dl.State, "error", msg)
-	return d.Store.RecordWebhookAttempt(ctx, dl, a, d.owner)
+	// An answer that came is recorded even when ctx ended meanwhile (the replica stopping):
+	// else the delivery would wait for its lease to expire, and be sent again, delivered.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	return d.Store.RecordWebhookAttempt(rctx, dl, a, d.owner)
 }
+
+// recordTimeout bounds recording an attempt once its answer came.
+const recordTimeout = 5 * time.Second
 
 // send makes the request of one attempt. It returns the answer's status (0: none), and
 // why the attempt failed ("" when it delivered) and whether that is for good.
