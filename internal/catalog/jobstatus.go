@@ -149,21 +149,7 @@ func buildJobStatus(e *Endpoint, ef *endpointFile, fail func(format string, args
 		fail("job_status on an endpoint whose response_mode is not json")
 	}
 	js := &JobStatus{States: map[string][]string{}, word: map[string]string{}}
-	pointer := func(field, s string) *Pointer {
-		p, err := ParsePointer(s)
-		switch {
-		case err != nil:
-			fail("job_status: %s: %v", field, err)
-			return nil
-		case p.IsRoot():
-			fail(`job_status: %s: the pointer "" names the whole document`, field)
-			return nil
-		case p.HasWildcard():
-			fail(`job_status: %s: %q: "*" (every element) is only for job_refs pointers`, field, s)
-			return nil
-		}
-		return p
-	}
+	pointer := func(field, s string) *Pointer { return valuePointer("job_status", field, s, fail) }
 	if f.Pointer == nil {
 		fail("job_status: missing pointer (where the answer holds the provider's word for the job's state)")
 	} else {

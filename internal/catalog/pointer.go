@@ -402,3 +402,22 @@ func skipValue(doc []byte, i int) int {
 	}
 	return j
 }
+
+// valuePointer parses s, a pointer to one value of a document (never the whole, never
+// every element), for the field of a catalog block; it reports a bad one through fail
+// ("<block>: <field>: …") and returns nil then.
+func valuePointer(block, field, s string, fail func(format string, args ...any)) *Pointer {
+	p, err := ParsePointer(s)
+	switch {
+	case err != nil:
+		fail("%s: %s: %v", block, field, err)
+		return nil
+	case p.IsRoot():
+		fail(`%s: %s: the pointer "" names the whole document`, block, field)
+		return nil
+	case p.HasWildcard():
+		fail(`%s: %s: %q: "*" (every element) is only for job_refs pointers`, block, field, s)
+		return nil
+	}
+	return p
+}

@@ -146,21 +146,7 @@ type webhookRegisterFile struct {
 // action is checked against the service's actions by checkWebhookRegister.
 func buildWebhooks(f *webhooksFile, fail func(format string, args ...any)) *WebhookSpec {
 	w := &WebhookSpec{JobIDs: slices.Clone(f.JobIDs)}
-	pointer := func(field, s string) *Pointer {
-		p, err := ParsePointer(s)
-		switch {
-		case err != nil:
-			fail("webhooks: %s: %v", field, err)
-			return nil
-		case p.IsRoot():
-			fail(`webhooks: %s: the pointer "" names the whole document`, field)
-			return nil
-		case p.HasWildcard():
-			fail(`webhooks: %s: %q: "*" (every element) is only for job_refs pointers`, field, s)
-			return nil
-		}
-		return p
-	}
+	pointer := func(field, s string) *Pointer { return valuePointer("webhooks", field, s, fail) }
 	switch {
 	case f.Signature == nil || *f.Signature == "":
 		fail("webhooks: missing signature (how the provider signs its deliveries: heygen or elevenlabs)")
