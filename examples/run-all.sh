@@ -53,6 +53,7 @@ run() {
 
 echo "Examples against $AIPROXY_URL (org $AIPROXY_ORG), POLL_INTERVAL_MS=$POLL_INTERVAL_MS"
 run heygen-workflow "$NODE" "$here/heygen-workflow.mjs"
+run heygen-v3-workflow "$NODE" "$here/heygen-v3-workflow.mjs"
 run heygen-wait     "$NODE" "$here/heygen-wait.mjs"
 run webhook-receiver "$NODE" "$here/webhook-receiver.mjs"
 run heygen-template "$NODE" "$here/heygen-template.mjs"

@@ -351,6 +351,7 @@ func TestBuiltinAccountFieldsAgainstTheSimulators(t *testing.T) {
 		"heygen/generate-video /video_inputs/*/character/talking_photo_id",
 		"heygen/translate-video /video_id",
 		"heygen/create-photo-avatar /image_key",
+		"heygen/train-photo-avatar /group_id",
 		"heygen/v3-create-avatar /file/asset_id",
 		"heygen/v3-create-avatar /avatar_group_id",
 		"heygen/v3-get-avatar-group path:group_id",
@@ -358,10 +359,21 @@ func TestBuiltinAccountFieldsAgainstTheSimulators(t *testing.T) {
 		"heygen/v3-create-video /avatar_id",
 		"heygen/v3-create-video /image/asset_id",
 		"heygen/v3-create-video-translation /video/asset_id",
+		"heygen/v3-get-voice path:voice_id",
+		"heygen/v3-clone-voice /audio/asset_id",
+		"heygen/v3-create-video-agent /files/*/asset_id",
+		"heygen/v3-create-video-agent /avatar_id",
+		"heygen/v3-create-lipsync /video/asset_id",
+		"heygen/v3-create-video-batch /videos/*/avatar_id",
+		"heygen/v3-create-video-batch /videos/*/image/asset_id",
+		"heygen/v3-avatar-consent /consent_video/asset_id",
 		"elevenlabs/get-voice path:voice_id",
 		"elevenlabs/get-voice-settings path:voice_id",
 		"elevenlabs/tts path:voice_id",
 		"elevenlabs/tts-stream-timestamps path:voice_id",
+		"elevenlabs/speech-to-speech path:voice_id",
+		"elevenlabs/remix-voice path:voice_id",
+		"elevenlabs/text-to-dialogue /inputs/*/voice_id",
 	} {
 		if !d.refsFound[ref] {
 			t.Errorf("%s found no id", ref)
@@ -409,9 +421,13 @@ func (d *simDriver) heygen(t *testing.T) {
 	d.invoke(t, hg, "list-videos", simRequest{})
 
 	// A photo avatar from the uploaded image: trained, then a talking photo of the org's.
-	photo := d.create(t, hg, "create-photo-avatar", simRequest{body: map[string]any{
-		"name": "Org A presenter", "image_key": "image/" + assetV1 + "/original"}}, 1)[0]
+	photoAndGroup := d.create(t, hg, "create-photo-avatar", simRequest{body: map[string]any{
+		"name": "Org A presenter", "image_key": "image/" + assetV1 + "/original"}}, 2)
+	photo := photoAndGroup[0]
 	d.follow(t, hg, "create-photo-avatar", photo, nil)
+	// Its group, trained (issue 13).
+	d.create(t, hg, "train-photo-avatar", simRequest{body: map[string]any{"group_id": photoAndGroup[1]}}, 1)
+	d.invoke(t, hg, "photo-avatar-training-status", simRequest{params: map[string]string{"group_id": photoAndGroup[1]}})
 	d.invoke(t, hg, "list-talking-photos", simRequest{})
 	// The trained photo avatar speaks as a talking photo.
 	d.create(t, hg, "generate-video", simRequest{body: map[string]any{"test": true, "video_inputs": []any{map[string]any{
@@ -457,13 +473,32 @@ func (d *simDriver) heygen(t *testing.T) {
 		"output_languages": langs[:1]}}, 1)
 	d.invoke(t, hg, "v3-list-videos", simRequest{})
 
+	// A batch of a look's video and an image video, read with the org's video by statuses.
+	v3Batch := d.create(t, hg, "v3-create-video-batch", simRequest{body: map[string]any{"title": "Org A batch", "videos": []any{
+		map[string]any{"type": "avatar", "avatar_id": look, "script": "Batch one.", "voice_id": simVoice, "test": true},
+		map[string]any{"type": "image", "image": map[string]any{"type": "asset_id", "asset_id": assetV3},
+			"script": "Batch two.", "voice_id": simVoice, "test": true},
+	}}}, 1)[0]
+	d.invoke(t, hg, "v3-get-video-statuses", simRequest{query: url.Values{"video_ids": {v3Video}, "batch_ids": {v3Batch}}})
+	d.invoke(t, hg, "v3-list-video-translations", simRequest{})
+	// Consent for the org's group, by its uploaded clip.
+	d.invoke(t, hg, "v3-avatar-consent", simRequest{params: map[string]string{"group_id": group},
+		body: map[string]any{"consent_video": map[string]any{"type": "asset_id", "asset_id": clipV3}}})
+
 	// Speech, metered by its text.
 	d.invoke(t, hg, "v3-speech", simRequest{body: map[string]any{"text": "Hello from org A.", "voice_id": simVoice}})
+
+	// Video Agent, lipsync, a voice clone and a direct upload (issue 13).
+	d.heygenV3More(t, clipV3)
 
 	// Deletes, by the id where job_ref says.
 	d.invoke(t, hg, "delete-video", simRequest{query: url.Values{"video_id": {video}}})
 	d.invoke(t, hg, "v3-delete-video", simRequest{params: map[string]string{"video_id": v3Video}})
 	d.invoke(t, hg, "v3-delete-asset", simRequest{params: map[string]string{"asset_id": assetV3}})
+	d.invoke(t, hg, "v3-delete-video-translation", simRequest{params: map[string]string{"video_translation_id": v3Translations[0]}})
+	d.invoke(t, hg, "v3-update-avatar-look", simRequest{params: map[string]string{"look_id": look2}, body: map[string]any{"name": "Org A look, renamed"}})
+	d.invoke(t, hg, "v3-delete-avatar-look", simRequest{params: map[string]string{"look_id": look2}})
+	d.invoke(t, hg, "v3-delete-avatar-group", simRequest{params: map[string]string{"group_id": group}})
 }
 
 func (d *simDriver) elevenlabs(t *testing.T) {
@@ -490,12 +525,44 @@ func (d *simDriver) elevenlabs(t *testing.T) {
 	}
 	d.invoke(t, el, "sound-generation", simRequest{body: map[string]any{"text": "rain on a tin roof", "duration_seconds": 2.5}})
 
+	// Speech to text (a transcript, read and deleted; with webhook=true also the request_id
+	// its delivery names), speech to speech, dialogue and voice design (docs/simulators.md §26).
+	tr := d.create(t, el, "speech-to-text", simRequest{body: map[string]any{"model_id": "scribe_v2"},
+		files: map[string][]byte{"file": media.MP3(2)}}, 1)[0]
+	d.invoke(t, el, "get-transcript", simRequest{params: map[string]string{"transcription_id": tr}})
+	d.invoke(t, el, "delete-transcript", simRequest{params: map[string]string{"transcription_id": tr}})
+	d.create(t, el, "speech-to-text", simRequest{body: map[string]any{"model_id": "scribe_v2", "webhook": "true"},
+		files: map[string][]byte{"file": media.MP3(1)}}, 2)
+	for _, v := range []string{premade, voice} {
+		d.invoke(t, el, "speech-to-speech", simRequest{params: map[string]string{"voice_id": v}, files: map[string][]byte{"audio": sample}})
+		d.invoke(t, el, "remix-voice", simRequest{params: map[string]string{"voice_id": v},
+			body: map[string]any{"voice_description": "older", "text": strings.Repeat("A remixed voice says this. ", 5)}})
+	}
+	dialogue := map[string]any{"inputs": []any{map[string]any{"text": "Knock knock.", "voice_id": premade}, map[string]any{"text": "Who?", "voice_id": voice}}}
+	for _, action := range []string{"text-to-dialogue", "text-to-dialogue-stream", "text-to-dialogue-timestamps"} {
+		d.invoke(t, el, action, simRequest{body: dialogue})
+	}
+	design := d.invoke(t, el, "design-voice", simRequest{body: map[string]any{"voice_description": "a lighthouse keeper",
+		"text": strings.Repeat("A designed voice says this. ", 5)}})
+	d.create(t, el, "create-voice-from-preview", simRequest{body: map[string]any{"voice_name": "Keeper",
+		"voice_description": "a lighthouse keeper", "generated_voice_id": str(t, design, "previews", 0, "generated_voice_id")}}, 1)
+
 	// A dubbing, followed to "dubbed", its audio fetched, then deleted.
 	dub := d.create(t, el, "create-dubbing", simRequest{body: map[string]any{"target_lang": "es"},
 		files: map[string][]byte{"file": media.MP3(3)}}, 1)[0]
 	d.follow(t, el, "create-dubbing", dub, nil)
 	d.invoke(t, el, "get-dubbed-audio", simRequest{params: map[string]string{"dubbing_id": dub, "language_code": "es"}})
+	d.invoke(t, el, "get-dubbing-transcript", simRequest{params: map[string]string{"dubbing_id": dub, "language_code": "source"}})
+	d.invoke(t, el, "list-dubbings", simRequest{})
 	d.invoke(t, el, "delete-dubbing", simRequest{params: map[string]string{"dubbing_id": dub}})
+
+	// A library voice added to the org's voices, its settings changed, then deleted.
+	lib := d.invoke(t, el, "list-shared-voices", simRequest{query: url.Values{"page_size": {"1"}}})
+	added := d.create(t, el, "add-shared-voice", simRequest{params: map[string]string{
+		"public_user_id": str(t, lib, "voices", 0, "public_owner_id"), "voice_id": str(t, lib, "voices", 0, "voice_id")},
+		body: map[string]any{"new_name": "Org A library voice"}}, 1)[0]
+	d.invoke(t, el, "edit-voice-settings", simRequest{params: map[string]string{"voice_id": added}, body: map[string]any{"stability": 0.4}})
+	d.invoke(t, el, "delete-voice", simRequest{params: map[string]string{"voice_id": added}})
 	d.invoke(t, el, "delete-voice", simRequest{params: map[string]string{"voice_id": voice}})
 }
 

@@ -94,10 +94,20 @@ type Endpoint struct {
 	JobStatus    *JobStatus
 	PollInterval time.Duration
 
+	// Lifecycle and guidance (deprecation.go), shown in discovery. Dates are UTC midnights;
+	// zero: not given.
+	Deprecated      bool
+	DeprecatedSince time.Time // deprecated_since; the Deprecation header falls back to Sunset
+	Sunset          time.Time // the day the provider removes the action
+	Successor       string    // the action that replaces it, of the same service
+	Note            string    // one sentence for clients
+	NextAction      string    // the action a client usually calls next, of the same service
+	Aliases         []string  // other slugs that invoke it (Service.Endpoint resolves them)
+
 	file string // the file it was loaded from, for messages
 }
 
-// Endpoint returns the action with that slug, enabled or not, or nil.
+// Endpoint returns the action with that slug or alias, enabled or not, or nil.
 func (s *Service) Endpoint(slug string) *Endpoint { return s.bySlug[slug] }
 
 // EnabledEndpoints returns the enabled actions in file order.

@@ -282,10 +282,20 @@ func TestJobStateOfEveryBuiltinStatusActionFollowsTheSimulatedJobs(t *testing.T)
 					"video": map[string]any{"type": "url", "url": "https://media.example.test/org-a/talk.mp4"},
 					"title": word(fail, "Org A translation", "Org A FAIL translation"), "output_languages": []any{"Spanish (Spain)"}}}, 1)[0]
 			}, []string{"queued", "processing"}, []string{"video_url", "audio_url", "duration"}, []string{"failure_message"}},
+			job{hg, "v3-create-video-agent", fail, func(t *testing.T, fail bool) string {
+				return d.create(t, hg, "v3-create-video-agent", simRequest{body: map[string]any{
+					"prompt": word(fail, "A product demo", "A product demo that should FAIL")}}, 2)[0]
+			}, []string{"processing"}, []string{"video_id", "title"}, nil},
+			job{hg, "v3-create-lipsync", fail, func(t *testing.T, fail bool) string {
+				return d.create(t, hg, "v3-create-lipsync", simRequest{body: map[string]any{
+					"video": map[string]any{"type": "url", "url": "https://media.example.test/org-a/talk.mp4"},
+					"audio": map[string]any{"type": "url", "url": "https://media.example.test/org-a/voice.mp3"},
+					"title": word(fail, "Org A lipsync", "Org A FAIL lipsync")}}, 1)[0]
+			}, []string{"queued", "processing"}, []string{"video_url", "duration"}, []string{"failure_message"}},
 			job{hg, "create-photo-avatar", fail, func(t *testing.T, fail bool) string {
 				asset := d.create(t, hg, "upload-asset", simRequest{data: pngBytes(t), contentType: "image/png"}, 1)[0]
 				return d.create(t, hg, "create-photo-avatar", simRequest{body: map[string]any{
-					"name": word(fail, "Org A presenter", "Org A FAIL presenter"), "image_key": "image/" + asset + "/original"}}, 1)[0]
+					"name": word(fail, "Org A presenter", "Org A FAIL presenter"), "image_key": "image/" + asset + "/original"}}, 2)[0]
 			}, []string{"queued"}, []string{"image_url"}, nil},
 			job{hg, "v3-create-avatar", fail, func(t *testing.T, fail bool) string {
 				asset := d.create(t, hg, "v3-upload-asset", simRequest{files: map[string][]byte{"file": pngBytes(t)}}, 1)[0]

@@ -216,6 +216,10 @@ type endpointFile struct {
 	// Jobs (jobstatus.go).
 	JobStatus           *jobStatusFile `yaml:"job_status"`            // status actions: {pointer, states, result, error}
 	PollIntervalSeconds *int           `yaml:"poll_interval_seconds"` // creating actions: default 5
+
+	// Lifecycle and guidance (deprecation.go): deprecated, deprecated_since, sunset,
+	// successor, note, next_action, aliases.
+	lifecycleFile `yaml:",inline"`
 }
 
 var slugPattern = regexp.MustCompile(`^[a-z0-9-]+$`)
@@ -338,6 +342,7 @@ func build(base *Service, file string, sf *serviceFile, rules loadRules) (*Servi
 				e.file, s.Slug, e.Slug, e.PollAction))
 		}
 	}
+	errs = append(errs, checkLifecycle(s)...)
 	errs = append(errs, checkJobStatuses(s, rules.requireAccountScope)...)
 	errs = append(errs, checkWebhookRegister(s)...)
 	if len(errs) > 0 {
@@ -463,6 +468,7 @@ func buildEndpoint(where string, i int, file string, ef *endpointFile, rules loa
 	}
 	buildAccount(e, ef, rules.requireAccountScope, fail)
 	buildJobStatus(e, ef, fail)
+	buildLifecycle(e, ef, fail)
 	return e, errs
 }
 

@@ -33,7 +33,7 @@ func TestBuiltinWebhooks(t *testing.T) {
 		secret, endpointID            string
 	}{
 		{"heygen", SignatureHeyGen, "/event_type",
-			[]string{"/event_data/video_id", "/event_data/video_translate_id", "/event_data/id", "/event_data/session_id"},
+			[]string{"/event_data/session_id", "/event_data/video_id", "/event_data/video_translate_id", "/event_data/id"},
 			"v3-create-webhook-endpoint", map[string]any{"url": "{url}"}, "/data/secret", "/data/endpoint_id"},
 		{"elevenlabs", SignatureElevenLabs, "/type",
 			[]string{"/data/transcription_id", "/data/request_id", "/data/dubbing_id", "/data/conversation_id"},
@@ -346,7 +346,9 @@ func TestBuiltinWebhooksAgainstTheSimulators(t *testing.T) {
 		translation := d.create(t, hg, "v3-create-video-translation", simRequest{body: map[string]any{
 			"video":            map[string]any{"type": "url", "url": "https://media.example.test/talk.mp4"},
 			"output_languages": simtest.Get(d.invoke(t, hg, "v3-list-translation-languages", simRequest{}), "data", "languages").([]any)[:1]}}, 1)[0]
-		for job, event := range map[string]string{video: "avatar_video.success", translation: "video_translate.success"} {
+		// A Video Agent session's events name the session (and its video): the session is found.
+		session := d.create(t, hg, "v3-create-video-agent", simRequest{body: map[string]any{"prompt": "A product demo"}}, 2)[0]
+		for job, event := range map[string]string{video: "avatar_video.success", translation: "video_translate.success", session: "video_agent.success"} {
 			dl, ev := sink.next(t, event, func(ev any) bool { id, _ := spec.JobIDOf(ev); return id == job })
 			if typ, _ := spec.EventTypeOf(ev); typ != event {
 				t.Errorf("event_type %s finds %q, want %q", spec.EventType, typ, event)

@@ -11,7 +11,7 @@ import (
 const (
 	corsAllowMethods  = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 	corsAllowHeaders  = "Authorization, Content-Type, X-Request-Id, Idempotency-Key"
-	corsExposeHeaders = "Content-Type, Content-Length, Content-Disposition, Retry-After, X-Request-Id, X-Ratelimit-Limit, X-Ratelimit-Remaining, Idempotent-Replayed, X-Budget-Remaining-Requests, X-Budget-Remaining-Characters, X-Budget-Remaining-Seconds, X-Budget-Resets-At"
+	corsExposeHeaders = "Content-Type, Content-Length, Content-Disposition, Retry-After, X-Request-Id, X-Ratelimit-Limit, X-Ratelimit-Remaining, Idempotent-Replayed, X-Budget-Remaining-Requests, X-Budget-Remaining-Characters, X-Budget-Remaining-Seconds, X-Budget-Resets-At, Deprecation, Sunset, Link"
 	corsMaxAge        = "600"
 )
 

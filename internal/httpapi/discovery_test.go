@@ -44,10 +44,10 @@ func TestServiceListHasTheDocumentedShape(t *testing.T) {
 		t.Fatalf("services: %s", r.Body)
 	}
 	if hg["display_name"] != "HeyGen" || hg["service_type"] != "video" || hg["supports_streaming"] != false || hg["supports_async_jobs"] != true ||
-		hg["credential_name"] != "heygen" || hg["endpoint_count"] != float64(45) || hg["is_enabled"] != true {
+		hg["credential_name"] != "heygen" || hg["endpoint_count"] != float64(71) || hg["is_enabled"] != true {
 		t.Errorf("heygen summary: %v", hg)
 	}
-	if el["service_type"] != "tts" || el["supports_streaming"] != true || el["endpoint_count"] != float64(28) {
+	if el["service_type"] != "tts" || el["supports_streaming"] != true || el["endpoint_count"] != float64(53) {
 		t.Errorf("elevenlabs summary: %v", el)
 	}
 }
@@ -78,8 +78,8 @@ func TestServiceDetailHasTheDocumentedShapeAndRealBaseURL(t *testing.T) {
 		tts["request_mode"] != "json" || tts["response_mode"] != "passthrough" || tts["callback_mode"] != "none" || tts["is_enabled"] != true {
 		t.Errorf("tts endpoint: %v", tts)
 	}
-	if len(eps) != 28 {
-		t.Errorf("%d endpoints, want 28", len(eps))
+	if len(eps) != 53 {
+		t.Errorf("%d endpoints, want 53", len(eps))
 	}
 	hg := e.do("GET", "/api/ai-proxy/orgs/org-a/services/heygen/", "Token "+e.memberA, nil)
 	if strings.Contains(string(hg.Body), `"get-asset"`) || strings.Contains(string(hg.Body), `"generate-talking-photo"`) {

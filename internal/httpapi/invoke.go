@@ -27,12 +27,17 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) error {
 	li.service, li.action = slug, action
 	st, ep, err := s.tenancy.Action(r.Context(), actorFrom(r), org, slug, action)
 	li.known = ep != nil // only catalog names become metric labels
+	if ep != nil {
+		action = ep.Slug // an alias counts as the action it names
+		li.action = action
+	}
 	if err != nil {
 		if ep != nil {
 			s.tenancy.Refused(org, slug, action)
 		}
 		return err
 	}
+	deprecationHeaders(w.Header(), r.URL.Path, ep)
 	if err := s.throttle(w, r, org); err != nil {
 		s.tenancy.Refused(org, slug, action)
 		return err

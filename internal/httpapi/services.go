@@ -60,6 +60,29 @@ type endpointDetail struct {
 	// org may use it now on a shared account (docs/cost-control.md).
 	AccountScope  string `json:"account_scope"`
 	SharedAccount string `json:"shared_account"`
+	// Lifecycle and guidance from the catalog (issue 13): null when not given.
+	Deprecated bool     `json:"deprecated"`
+	Sunset     *string  `json:"sunset"`      // YYYY-MM-DD
+	Successor  *string  `json:"successor"`   // an action slug of this service
+	Note       *string  `json:"note"`        // one sentence for clients
+	NextAction *string  `json:"next_action"` // an action slug of this service
+	Aliases    []string `json:"aliases"`     // other slugs that invoke it; [] when none
+}
+
+// lifecycleView fills the lifecycle fields of d from e.
+func lifecycleView(d *endpointDetail, e *catalog.Endpoint) {
+	opt := func(v string) *string {
+		if v == "" {
+			return nil
+		}
+		return &v
+	}
+	d.Deprecated = e.Deprecated
+	if !e.Sunset.IsZero() {
+		d.Sunset = opt(e.Sunset.Format("2006-01-02"))
+	}
+	d.Successor, d.Note, d.NextAction = opt(e.Successor), opt(e.Note), opt(e.NextAction)
+	d.Aliases = nonNil(e.Aliases)
 }
 
 func (s *Server) listServices(w http.ResponseWriter, r *http.Request) error {
@@ -103,7 +126,7 @@ func (s *Server) getService(w http.ResponseWriter, r *http.Request) error {
 		Endpoints:        make([]endpointDetail, 0, len(d.Endpoints)),
 	}
 	for _, e := range d.Endpoints {
-		out.Endpoints = append(out.Endpoints, endpointDetail{
+		ed := endpointDetail{
 			Slug: e.Slug, PathTemplate: e.Path.String(), HTTPMethod: e.HTTPMethod,
 			RequestMode: string(e.RequestMode), ResponseMode: string(e.ResponseMode),
 			SupportsStreaming: e.SupportsStreaming || e.ResponseMode == catalog.ResponseStream,
@@ -112,7 +135,9 @@ func (s *Server) getService(w http.ResponseWriter, r *http.Request) error {
 			Billable: e.Billable, Destructive: e.Destructive, PollAction: e.PollAction,
 			TimeoutSeconds: int(svc.TimeoutFor(e).Seconds()),
 			AccountScope:   string(e.AccountScope), SharedAccount: tenancy.SharedAccess(e, d.ServiceState, d.Source),
-		})
+		}
+		lifecycleView(&ed, e)
+		out.Endpoints = append(out.Endpoints, ed)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

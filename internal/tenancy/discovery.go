@@ -94,7 +94,7 @@ func (m *Manager) Action(ctx context.Context, a Actor, org *aiproxy.Org, service
 	if ep == nil || !ep.Enabled {
 		return st, nil, aiproxy.Errorf(aiproxy.ENOTFOUND, "Endpoint '%s' not found for external proxy service '%s'.", action, service)
 	}
-	if !ScopeAllows(a, service, action) {
+	if !scopeAllowsEndpoint(a, service, ep) {
 		return st, ep, ErrForbidden // the endpoint exists: the caller may log it by name
 	}
 	return st, ep, nil
@@ -125,9 +125,21 @@ func (m *Manager) usable(ctx context.Context, a Actor, org *aiproxy.Org, slug st
 func visibleEndpoints(a Actor, svc *catalog.Service) []*catalog.Endpoint {
 	var out []*catalog.Endpoint
 	for _, e := range svc.Endpoints {
-		if e.Enabled && ScopeAllows(a, svc.Slug, e.Slug) {
+		if e.Enabled && scopeAllowsEndpoint(a, svc.Slug, e) {
 			out = append(out, e)
 		}
 	}
 	return out
+}
+
+// scopeAllowsEndpoint reports whether the actor's scopes permit the action e under its slug
+// or one of its aliases (catalog aliases: a key scoped to an action's old slug keeps it
+// after a rename, and an alias invokes only what its action's scope allows).
+func scopeAllowsEndpoint(a Actor, service string, e *catalog.Endpoint) bool {
+	for _, name := range e.Names() {
+		if ScopeAllows(a, service, name) {
+			return true
+		}
+	}
+	return false
 }

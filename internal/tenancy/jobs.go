@@ -76,8 +76,11 @@ func (m *Manager) jobInScope(a Actor, j *aiproxy.Job) bool {
 	if svc == nil {
 		return false
 	}
+	if c := svc.Endpoint(j.Action); c != nil && scopeAllowsEndpoint(a, j.Service, c) {
+		return true // the creating action, renamed since or named by an alias
+	}
 	for _, ep := range svc.Endpoints {
-		if (ep.JobRef != nil || ep.ListFilter != nil) && ScopeAllows(a, j.Service, ep.Slug) {
+		if (ep.JobRef != nil || ep.ListFilter != nil) && scopeAllowsEndpoint(a, j.Service, ep) {
 			return true
 		}
 	}

@@ -24,6 +24,8 @@ type account struct {
 	history     []*historyItem            // newest first
 	dubbings    []*dubbing                // oldest first
 	webhooks    []*webhook                // workspace webhooks, oldest first
+	usage       []usageEvent              // every charge, oldest first (usage.go)
+	speech      speechState               // transcripts and voice previews (speech.go)
 	voiceAddCnt int
 }
 

@@ -1,7 +1,8 @@
 // Package elevenlabs is an offline simulator of the ElevenLabs HTTP API (v1): voices, models,
 // text-to-speech (plain, streamed, with timestamps), sound effects, audio isolation, dubbing,
-// history, the user/subscription objects and workspace webhooks with signed deliveries.
-// docs/simulators.md §18–§22 and §25 describe what it serves; comments cite that document by
+// history, the user/subscription objects and workspace webhooks with signed deliveries, and
+// speech to text, speech to speech, dialogue, voice design, music and forced alignment.
+// docs/simulators.md §18–§22, §25 and §26 describe what it serves; comments cite that document by
 // section and upstream sources by the tags of its §2, such as [EL-oas]. Choices the sources
 // leave open are marked "GAP" and listed there.
 //
@@ -42,6 +43,7 @@ type Server struct {
 	mu       sync.Mutex
 	closed   bool // set by Close: no new webhook deliveries start
 	accounts map[string]*account
+	tokens   map[string]*singleUseToken // issued single-use tokens, by token (usage.go)
 
 	// Webhook deliveries (webhooks.go): in flight under wg, cancelled by ctx on Close.
 	ctx           context.Context
@@ -102,6 +104,11 @@ func (s *Server) Close() {
 var roots = []string{
 	"/v1/voices", "/v1/models", "/v1/text-to-speech", "/v1/sound-generation",
 	"/v1/audio-isolation", "/v1/dubbing", "/v1/history", "/v1/workspace/webhooks",
+	// speech.go
+	"/v1/speech-to-text", "/v1/speech-to-speech", "/v1/text-to-dialogue", "/v1/text-to-voice",
+	"/v1/music", "/v1/forced-alignment",
+	// voices2.go, usage.go
+	"/v1/shared-voices", "/v1/usage/character-stats", "/v1/single-use-token",
 }
 
 // controlPaths are the simulator's own routes for tests, authenticated with the account's
@@ -137,6 +144,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/voices/{voice_id}", s.getVoice)
 	mux.HandleFunc("GET /v1/voices/{voice_id}/settings", s.getVoiceSettings)
 	mux.HandleFunc("POST /v1/voices/{voice_id}/settings/edit", s.editVoiceSettings)
+	mux.HandleFunc("POST /v1/voices/{first}/{public_user_id}/{voice_id}", s.voicesFiveSegments) // add a library voice (voices2.go)
+	mux.HandleFunc("GET /v1/shared-voices", s.listSharedVoices)
 	mux.HandleFunc("POST /v1/voices/add", s.addVoice)
 	mux.HandleFunc("POST /v1/voices/{voice_id}/edit", s.editVoice)
 	mux.HandleFunc("DELETE /v1/voices/{voice_id}", s.deleteVoice)
@@ -151,19 +160,41 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/audio-isolation", s.audioIsolation(false))
 	mux.HandleFunc("POST /v1/audio-isolation/stream", s.audioIsolation(true))
 
+	// speech.go
+	mux.HandleFunc("POST /v1/speech-to-text", s.speechToText)
+	mux.HandleFunc("GET /v1/speech-to-text/transcripts/{transcription_id}", s.getTranscript)
+	mux.HandleFunc("DELETE /v1/speech-to-text/transcripts/{transcription_id}", s.deleteTranscript)
+	mux.HandleFunc("POST /v1/speech-to-speech/{voice_id}", s.speechToSpeech(false))
+	mux.HandleFunc("POST /v1/speech-to-speech/{voice_id}/stream", s.speechToSpeech(true))
+	mux.HandleFunc("POST /v1/text-to-dialogue", s.textToDialogue(dialogueAudio))
+	mux.HandleFunc("POST /v1/text-to-dialogue/stream", s.textToDialogue(dialogueStream))
+	mux.HandleFunc("POST /v1/text-to-dialogue/with-timestamps", s.textToDialogue(dialogueTimestamps))
+	mux.HandleFunc("POST /v1/text-to-voice/design", s.designVoice)
+	mux.HandleFunc("POST /v1/text-to-voice", s.createVoiceFromPreview)
+	mux.HandleFunc("POST /v1/text-to-voice/{voice_id}/remix", s.remixVoice)
+	mux.HandleFunc("POST /v1/music", s.composeMusic(false))
+	mux.HandleFunc("POST /v1/music/stream", s.composeMusic(true))
+	mux.HandleFunc("POST /v1/music/plan", s.musicPlan)
+	mux.HandleFunc("POST /v1/forced-alignment", s.forcedAlignment)
+
 	mux.HandleFunc("POST /v1/dubbing", s.createDubbing)
 	mux.HandleFunc("GET /v1/dubbing", s.listDubbings)
 	mux.HandleFunc("GET /v1/dubbing/{dubbing_id}", s.getDubbing)
 	mux.HandleFunc("GET /v1/dubbing/{dubbing_id}/audio/{language_code}", s.getDubbedAudio)
+	mux.HandleFunc("GET /v1/dubbing/{dubbing_id}/transcript/{language_code}", s.getDubbingTranscript)
 	mux.HandleFunc("DELETE /v1/dubbing/{dubbing_id}", s.deleteDubbing)
 
 	mux.HandleFunc("GET /v1/history", s.listHistory)
 	mux.HandleFunc("GET /v1/history/{history_item_id}", s.getHistoryItem)
 	mux.HandleFunc("GET /v1/history/{history_item_id}/audio", s.getHistoryAudio)
 	mux.HandleFunc("DELETE /v1/history/{history_item_id}", s.deleteHistoryItem)
+	mux.HandleFunc("POST /v1/history/download", s.downloadHistory)
 
 	mux.HandleFunc("GET /v1/user", s.getUser)
 	mux.HandleFunc("GET /v1/user/subscription", s.getSubscription)
+
+	mux.HandleFunc("GET /v1/usage/character-stats", s.getCharacterStats)
+	mux.HandleFunc("POST /v1/single-use-token/{token_type}", s.createSingleUseToken)
 
 	mux.HandleFunc("GET /v1/workspace/webhooks", s.listWebhooks)
 	mux.HandleFunc("POST /v1/workspace/webhooks", s.createWebhook)

@@ -108,19 +108,28 @@ func validateAudioQuery(r *http.Request) []fieldError {
 	return errs
 }
 
+// decodeAudioRequest reads a JSON body that makes audio, with the audio query parameters,
+// and answers 422 listing every problem when any; it reports whether to go on.
+func decodeAudioRequest[T interface{ validate() []fieldError }](w http.ResponseWriter, r *http.Request, body *T) bool {
+	errs := validateAudioQuery(r)
+	if derrs := decodeBody(r, body); derrs != nil {
+		errs = append(errs, derrs...)
+	} else {
+		errs = append(errs, (*body).validate()...)
+	}
+	if errs != nil {
+		writeValidation(w, errs...)
+		return false
+	}
+	return true
+}
+
 // tts serves the four text-to-speech variants.
 func (s *Server) tts(mode ttsMode) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		a, voiceID := s.accountOf(r), r.PathValue("voice_id")
 		var body ttsRequest
-		errs := validateAudioQuery(r)
-		if derrs := decodeBody(r, &body); derrs != nil {
-			errs = append(errs, derrs...)
-		} else {
-			errs = append(errs, body.validate()...)
-		}
-		if errs != nil {
-			writeValidation(w, errs...)
+		if !decodeAudioRequest(w, r, &body) {
 			return
 		}
 		voice, ok := s.voiceFor(a, voiceID)
@@ -206,6 +215,7 @@ func (s *Server) charge(w http.ResponseWriter, a *account, cost int) (from, to i
 	}
 	from = a.charCount
 	a.charCount += cost
+	a.usage = append(a.usage, usageEvent{at: s.clock.Now(), credits: cost}) // for GET /v1/usage/character-stats
 	return from, a.charCount, true
 }
 

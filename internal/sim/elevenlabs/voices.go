@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 )
 
 // voiceFor returns a voice the caller can see: a premade one or one the key created.
@@ -60,33 +59,7 @@ func (s *Server) listVoices(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"voices": s.visibleVoices(s.accountOf(r))})
 }
 
-// searchVoices serves the paginated GET /v2/voices [EL-oas]. next_page_token is an offset.
-func (s *Server) searchVoices(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	size, ferr := intParam(q.Get("page_size"), "page_size", 10, 1, 100)
-	if ferr != nil {
-		writeValidation(w, *ferr)
-		return
-	}
-	search := strings.ToLower(q.Get("search"))
-	var matched []Voice
-	for _, v := range s.visibleVoices(s.accountOf(r)) {
-		switch {
-		case search != "" && !strings.Contains(strings.ToLower(v.Name), search):
-		case q.Get("category") != "" && v.Category != q.Get("category"):
-		case q.Get("voice_type") == "personal" && !v.IsOwner,
-			q.Get("voice_type") == "non-default" && !v.IsOwner,
-			q.Get("voice_type") == "default" && v.Category != "premade":
-		default:
-			matched = append(matched, v)
-		}
-	}
-	start, end, next := offsetPage(q.Get("next_page_token"), size, len(matched))
-	writeJSON(w, http.StatusOK, map[string]any{
-		"voices": append([]Voice{}, matched[start:end]...), "has_more": next != nil,
-		"total_count": len(matched), "next_page_token": next,
-	})
-}
+// searchVoices (GET /v2/voices) is in voices2.go.
 
 func (s *Server) getVoice(w http.ResponseWriter, r *http.Request) {
 	a, id := s.accountOf(r), r.PathValue("voice_id")

@@ -273,6 +273,11 @@ type target struct {
 // tracks (Close waits for them, cancelling the ones in flight), and returns a channel that
 // yields, once every delivery has ended, how many webhooks accepted it (answered 2xx).
 func (s *Server) emit(a *account, eventType string, data json.RawMessage) <-chan int {
+	return s.emitTo(a, "", eventType, data)
+}
+
+// emitTo is emit to one webhook of a, the one whose id is only; "" means every one.
+func (s *Server) emitTo(a *account, only, eventType string, data json.RawMessage) <-chan int {
 	done := make(chan int, 1)
 	body, err := json.Marshal(webhookEvent{Type: eventType, EventTimestamp: s.clock.Now().Unix(), Data: data})
 	if err != nil {
@@ -282,7 +287,7 @@ func (s *Server) emit(a *account, eventType string, data json.RawMessage) <-chan
 	a.mu.Lock()
 	var targets []target
 	for _, h := range a.webhooks {
-		if !h.Disabled {
+		if !h.Disabled && (only == "" || h.ID == only) {
 			targets = append(targets, target{id: h.ID, url: h.URL, secret: h.Secret, headers: h.Headers, retry: h.RetryEnabled})
 		}
 	}

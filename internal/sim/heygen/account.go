@@ -22,6 +22,13 @@ type account struct {
 	groupOrder   []string
 	hooks        map[string]*endpoint
 	hookOrder    []string
+	batches      map[string]*batch // POST /v3/videos/batches (batches.go)
+	batchOrder   []string
+	events       []sentEvent              // webhook events sent, oldest first (GET /v3/webhooks/events)
+	sessions     map[string]*agentSession // POST /v3/video-agents (agents.go)
+	lipsyncs     map[string]*lipsync      // POST /v3/lipsyncs (lipsync.go)
+	uploads      map[string]*directUpload // POST /v3/assets/direct-uploads (uploads.go)
+	clones       map[string]*voiceClone   // POST /v3/voices/clone (voiceclones.go)
 
 	creditsUsed float64
 }
@@ -40,6 +47,9 @@ func (s *Server) account(key string) *account {
 			videos: map[string]*video{}, translations: map[string]*translation{},
 			assets: map[string]*asset{}, avatars: map[string]*privateAvatar{},
 			groups: map[string]*privateGroup{}, hooks: map[string]*endpoint{},
+			batches:  map[string]*batch{},
+			sessions: map[string]*agentSession{}, lipsyncs: map[string]*lipsync{},
+			uploads: map[string]*directUpload{}, clones: map[string]*voiceClone{},
 		}
 		s.accounts[key] = a
 	}

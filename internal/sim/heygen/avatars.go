@@ -219,7 +219,7 @@ func (s *Server) privateGroupJSON(c *call, g *privateGroup) map[string]any {
 	return withTrainingError(map[string]any{
 		"id": g.ID, "name": g.Name, "created_at": g.CreatedAt.Unix(), "looks_count": len(g.Looks),
 		"gender": nil, "default_voice_id": nil, "preview_image_url": img, "preview_video_url": nil,
-		"status": status, "consent_status": nil,
+		"status": status, "consent_status": nullable(g.Consent),
 	})
 }
 

@@ -154,8 +154,10 @@ func (s *Server) translationEvent(t *translation) (string, map[string]any) {
 
 type privateGroup struct {
 	ID, Name  string
+	Consent   string // consent_status: "" (null), pending or approved (manage.go)
 	CreatedAt time.Time
 	Looks     []string
+	Training  *photoTraining // POST /v2/photo_avatar/train (photo_train.go); nil: never trained
 }
 
 // privateAvatar is a photo avatar (v2: POST /v2/photo_avatar/avatar_group/create) or a v3

@@ -140,6 +140,9 @@ func (s *Server) handle(pattern string, st style, billable bool, h handler) {
 		}
 	})
 	_, path, _ := strings.Cut(pattern, " ")
+	if broader, ok := pathOnly[path]; ok {
+		path = broader
+	}
 	if !s.seenPath[path] {
 		s.seenPath[path] = true
 		s.paths.HandleFunc(path, func(http.ResponseWriter, *http.Request) {})
@@ -239,6 +242,12 @@ func (s *Server) tick() {
 				}
 				for _, tr := range a.translations {
 					s.advanceTranslation(tr)
+				}
+				for _, b := range a.batches {
+					s.advanceBatch(b)
+				}
+				for _, se := range a.sessions {
+					s.advanceSession(se) // agents.go
 				}
 			}
 			s.mu.Unlock()

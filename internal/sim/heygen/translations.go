@@ -200,6 +200,12 @@ func (s *Server) v3GetTranslation(w http.ResponseWriter, r *http.Request, c *cal
 	if err != nil {
 		return err
 	}
+	okV3(w, s.v3TranslationJSON(c.base, t))
+	return nil
+}
+
+// v3TranslationJSON is the v3 translation detail, also the item of GET /v3/video-translations.
+func (s *Server) v3TranslationJSON(base string, t *translation) map[string]any {
 	st := s.translationStatus(t)
 	m := map[string]any{
 		"id": t.ID, "status": st, "title": t.Title, "input_language": t.InputLang, "output_language": t.Language,
@@ -212,14 +218,13 @@ func (s *Server) v3GetTranslation(w http.ResponseWriter, r *http.Request, c *cal
 		m["status"] = "completed"
 		m["duration"] = t.Duration
 		if !t.AudioOnly {
-			m["video_url"] = s.videoURL(c.base, t.ID)
+			m["video_url"] = s.videoURL(base, t.ID)
 		}
-		m["audio_url"] = mediaURL(c.base, "audio", t.ID+".mp3")
-		m["srt_caption_url"] = mediaURL(c.base, "captions", t.ID+".srt")
-		m["vtt_caption_url"] = mediaURL(c.base, "captions", t.ID+".vtt")
+		m["audio_url"] = mediaURL(base, "audio", t.ID+".mp3")
+		m["srt_caption_url"] = mediaURL(base, "captions", t.ID+".srt")
+		m["vtt_caption_url"] = mediaURL(base, "captions", t.ID+".vtt")
 	case "failed":
 		m["failure_message"] = translationFailMsg
 	}
-	okV3(w, m)
-	return nil
+	return m
 }

@@ -59,6 +59,9 @@ func (s *Server) findVoice(id string) (*voice, error) {
 }
 
 func (s *Server) v3GetVoice(w http.ResponseWriter, r *http.Request, c *call) error {
+	if s.v3GetClone(w, c, r.PathValue("voice_id")) { // one of the key's clones (voiceclones.go)
+		return nil
+	}
 	v, err := s.findVoice(r.PathValue("voice_id"))
 	if err != nil {
 		return err

@@ -222,7 +222,7 @@ func (s *Server) v3EventTypes(w http.ResponseWriter, r *http.Request, c *call) e
 // ---- delivery ----
 
 // emit delivers {"event_type","event_data"} [HG-wh] to every endpoint of key that wants the
-// event, signed, and to callbackURL, unsigned: the signature header is sent only to
+// event, signed, and to callbackURL, unsigned, and keeps it for GET /v3/webhooks/events: the signature header is sent only to
 // registered endpoints [HG-cli]. Caller holds s.mu.
 //
 // GAP: the signature header name and algorithm. The simulator sends the hex HMAC-SHA256 of
@@ -235,6 +235,7 @@ func (s *Server) emit(key, event string, data map[string]any, callbackURL string
 	body, _ := json.Marshal(map[string]any{"event_type": event, "event_data": data})
 	eventID := s.ids.Hex(32)
 	if a := s.accounts[key]; a != nil {
+		a.recordEvent(sentEvent{ID: eventID, Type: event, Data: data, At: time.Now()})
 		for _, id := range a.hookOrder {
 			if ep := a.hooks[id]; ep != nil && ep.wants(event) {
 				mac := hmac.New(sha256.New, []byte(ep.Secret))
