@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"crypto/rand"
+	"net/http"
 	"sync"
 	"time"
 
@@ -46,6 +47,18 @@ type jobWatcher struct {
 type watchSeen struct {
 	state     string
 	unchanged int
+	missing   int // status reads in a row the provider answered 404
+}
+
+// missingLimit: a job whose status action the provider answers 404 this many times in a
+// row is not watched any more (an id the action cannot read, or an object deleted since);
+// a client's wait or read still reads it.
+const missingLimit = 3
+
+// upstreamNotFound reports whether err is the provider's 404.
+func upstreamNotFound(err error) bool {
+	ae := aiproxy.AsError(err)
+	return ae != nil && ae.Fields != nil && ae.Fields["upstream_status"] == http.StatusNotFound
 }
 
 func newJobWatcher(s *Server) *jobWatcher {
@@ -173,6 +186,23 @@ func (w *jobWatcher) watch(ctx context.Context, j *aiproxy.Job) {
 		s.logger.Warn("reading a job's status failed", "job_id", j.ID, "service", j.Service,
 			"action", p.Endpoint.Slug, "error", err.Error())
 	}
+	w.mu.Lock()
+	seen := w.seen[j.ID]
+	if upstreamNotFound(err) {
+		seen.missing++
+	} else {
+		seen.missing = 0
+	}
+	w.seen[j.ID] = seen
+	w.mu.Unlock()
+	if seen.missing >= missingLimit {
+		s.logger.Info("the provider does not know this job's status; no longer watched", "job_id", j.ID, "service", j.Service)
+		w.mu.Lock()
+		delete(w.seen, j.ID)
+		w.mu.Unlock()
+		later(max(j.CreatedAt.Add(watchMaxAge).Sub(s.now()), time.Minute))
+		return
+	}
 	cur, jerr := s.store.JobByUpstreamID(ctx, j.Service, j.UpstreamID)
 	s.jobs.notify(j.ID)
 	if jerr == nil && catalog.Terminal(cur.Status) {
@@ -195,7 +225,7 @@ func (w *jobWatcher) watch(ctx context.Context, j *aiproxy.Job) {
 		if seen.state == state {
 			seen.unchanged++
 		} else {
-			seen = watchSeen{state: state}
+			seen = watchSeen{state: state, missing: seen.missing}
 		}
 		w.seen[j.ID] = seen
 		w.mu.Unlock()

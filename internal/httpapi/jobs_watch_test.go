@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aiproxy/aiproxy"
+
 	"github.com/aiproxy/aiproxy/internal/sim/simtest"
 )
 
@@ -35,4 +37,22 @@ func TestJobNobodyWaitsOnIsWatchedUntilCompleted(t *testing.T) {
 		t.Errorf("%d status reads after the job completed", after-n)
 	}
 	t.Logf("completed in %v with %d status reads (interval %v)", took, calls, interval)
+}
+
+// TestJobTheProviderDoesNotKnowIsNoLongerWatched: a job whose status action the provider
+// answers 404 three times in a row (an id the action cannot read, an object deleted since)
+// is not read again by the watcher.
+func TestJobTheProviderDoesNotKnowIsNoLongerWatched(t *testing.T) {
+	const interval = 50 * time.Millisecond
+	e := waitEnv(t, 20, interval)
+	j := &aiproxy.Job{OrgID: e.orgA.ID, Service: "heygen", Action: "generate-video", UpstreamID: "no-such-video",
+		Source: aiproxy.SourceTenant, CreatedAt: time.Now()}
+	if err := e.store.CreateJob(context.Background(), j); err != nil {
+		t.Fatal(err)
+	}
+	simtest.WaitFor(t, "three status reads", 5*time.Second, 10*time.Millisecond, func() bool { return e.statusCalls() >= 3 })
+	time.Sleep(20 * interval)
+	if n := e.statusCalls(); n != 3 {
+		t.Errorf("%d status reads of a job the provider answers 404, want 3 then none", n)
+	}
 }
