@@ -344,7 +344,8 @@ func buildAccount(e *Endpoint, ef *endpointFile, requireScope bool, fail func(fo
 		if m.OutputSeconds != nil {
 			e.Meter.OutputSeconds = pointer("meter: output_seconds", *m.OutputSeconds, false)
 		}
-		hasBody := e.RequestMode == RequestJSON || e.RequestMode == RequestMultipart
+		// A websocket action's "body" is each JSON message its client sends (realtime.go).
+		hasBody := e.RequestMode == RequestJSON || e.RequestMode == RequestMultipart || ef.Transport == string(TransportWebSocket)
 		if (m.Characters != nil || m.Seconds != nil) && !hasBody {
 			fail("meter: characters and seconds read the request body, which request_mode %s does not have", e.RequestMode)
 		}

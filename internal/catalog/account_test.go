@@ -144,6 +144,10 @@ var builtinAccess = []struct {
 	{"elevenlabs", "create-workspace-webhook", "account", "", "", "", ""},
 	{"elevenlabs", "update-workspace-webhook", "account", "", "", "", ""},
 	{"elevenlabs", "delete-workspace-webhook", "account", "", "", "", ""},
+	{"elevenlabs", "tts-websocket", "public", "", "", "", "characters=/text"},
+	{"elevenlabs", "tts-multi-context", "public", "", "", "", "characters=/text"},
+	{"elevenlabs", "stt-realtime", "public", "", "", "", ""},
+	{"elevenlabs", "agent-conversation", "account", "", "", "", ""},
 }
 
 func pointers(ps []*Pointer) string {
@@ -212,6 +216,8 @@ var builtinRefs = map[string]string{
 	"elevenlabs/get-voice-settings":      "path:voice_id public",
 	"elevenlabs/tts":                     "path:voice_id public",
 	"elevenlabs/tts-stream":              "path:voice_id public",
+	"elevenlabs/tts-websocket":           "path:voice_id public",
+	"elevenlabs/tts-multi-context":       "path:voice_id public",
 	"elevenlabs/tts-timestamps":          "path:voice_id public",
 	"elevenlabs/tts-stream-timestamps":   "path:voice_id public",
 	// speech to speech, dialogue, voice design

@@ -79,6 +79,11 @@ type Endpoint struct {
 	FileFields        []string // multipart/binary: the file field names the upstream expects
 	ContentTypes      []string // binary: accepted content types; empty: any
 
+	// Realtime (realtime.go): websocket actions are relayed, not invoked.
+	Transport        Transport // always set by Load: http or websocket
+	Query            []string  // websocket: the query parameters a client may pass on
+	CredentialFields []string  // websocket: members removed from a client's JSON messages
+
 	// What the action does to jobs and to the provider account (account.go). Load always
 	// sets AccountScope; the others are set only where the catalog gives them.
 	AccountScope AccountScope

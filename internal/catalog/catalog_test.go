@@ -143,6 +143,10 @@ var catalogMD = []builtinAction{
 	{"elevenlabs", "create-workspace-webhook", "POST", "/v1/workspace/webhooks", "json", "json", false, false, ""},
 	{"elevenlabs", "update-workspace-webhook", "PATCH", "/v1/workspace/webhooks/{webhook_id}", "json", "json", false, false, ""},
 	{"elevenlabs", "delete-workspace-webhook", "DELETE", "/v1/workspace/webhooks/{webhook_id}", "raw", "json", false, true, ""},
+	{"elevenlabs", "tts-websocket", "GET", "/v1/text-to-speech/{voice_id}/stream-input", "raw", "passthrough", true, false, ""},
+	{"elevenlabs", "tts-multi-context", "GET", "/v1/text-to-speech/{voice_id}/multi-stream-input", "raw", "passthrough", true, false, ""},
+	{"elevenlabs", "stt-realtime", "GET", "/v1/speech-to-text/realtime", "raw", "passthrough", true, false, ""},
+	{"elevenlabs", "agent-conversation", "GET", "/v1/convai/conversation", "raw", "passthrough", true, false, ""},
 }
 
 func mustBuiltin(t *testing.T) *Catalog {
@@ -359,5 +363,22 @@ func TestOpenWithoutDirIsBuiltin(t *testing.T) {
 	}
 	if c != mustBuiltin(t) {
 		t.Error(`Open("") is not the built-in catalog`)
+	}
+}
+
+func TestBuiltinRealtimeActions(t *testing.T) {
+	c := mustBuiltin(t)
+	svc := c.Service("elevenlabs")
+	for _, slug := range []string{"tts-websocket", "tts-multi-context", "stt-realtime", "agent-conversation"} {
+		e := svc.Endpoint(slug)
+		if e == nil || !e.WebSocket() || len(e.Query) == 0 || !slices.Contains(e.CredentialFields, "xi_api_key") {
+			t.Errorf("%s: not a websocket action with query and credential_fields: %+v", slug, e)
+		}
+	}
+	if e := svc.Endpoint("tts"); e.Transport != TransportHTTP {
+		t.Errorf("tts transport = %q, want http", e.Transport)
+	}
+	if !slices.Contains(svc.Endpoint("agent-conversation").Query, "agent_id") {
+		t.Error("agent-conversation does not allow agent_id")
 	}
 }

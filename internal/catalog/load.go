@@ -205,6 +205,11 @@ type endpointFile struct {
 	FileFields        []string `yaml:"file_fields"`
 	ContentTypes      []string `yaml:"content_types"`
 
+	// Realtime (realtime.go).
+	Transport        string   `yaml:"transport"`         // http (default) or websocket
+	Query            []string `yaml:"query"`             // websocket: allowed query parameters
+	CredentialFields []string `yaml:"credential_fields"` // websocket: client message members removed
+
 	// What it does to jobs and to the account (account.go).
 	AccountScope string          `yaml:"account_scope"` // public, job or account; default account (required in the built-in files)
 	CreatesJob   []string        `yaml:"creates_job"`   // JSON pointers into a 2xx json answer
@@ -467,6 +472,7 @@ func buildEndpoint(where string, i int, file string, ef *endpointFile, rules loa
 		}
 	}
 	buildAccount(e, ef, rules.requireAccountScope, fail)
+	buildRealtime(e, ef, fail)
 	buildJobStatus(e, ef, fail)
 	buildLifecycle(e, ef, fail)
 	return e, errs

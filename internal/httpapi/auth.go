@@ -32,7 +32,11 @@ func actorFrom(r *http.Request) tenancy.Actor {
 // authenticate checks the Authorization header (docs/contract.md §2) and records the key's
 // use for last_used_at.
 func (s *Server) authenticate(r *http.Request) (*aiproxy.APIKey, error) {
-	key, err := s.tenancy.Authenticate(r.Context(), r.Header.Get("Authorization"))
+	authz := r.Header.Get("Authorization")
+	if authz == "" && s.isRealtime(r) {
+		authz = realtimeAuthorization(r) // a browser's token: subprotocol or query (realtime.go)
+	}
+	key, err := s.tenancy.Authenticate(r.Context(), authz)
 	if err != nil {
 		return nil, err
 	}

@@ -47,7 +47,7 @@ func TestServiceListHasTheDocumentedShape(t *testing.T) {
 		hg["credential_name"] != "heygen" || hg["endpoint_count"] != float64(71) || hg["is_enabled"] != true {
 		t.Errorf("heygen summary: %v", hg)
 	}
-	if el["service_type"] != "tts" || el["supports_streaming"] != true || el["endpoint_count"] != float64(53) {
+	if el["service_type"] != "tts" || el["supports_streaming"] != true || el["endpoint_count"] != float64(57) {
 		t.Errorf("elevenlabs summary: %v", el)
 	}
 }
@@ -78,8 +78,8 @@ func TestServiceDetailHasTheDocumentedShapeAndRealBaseURL(t *testing.T) {
 		tts["request_mode"] != "json" || tts["response_mode"] != "passthrough" || tts["callback_mode"] != "none" || tts["is_enabled"] != true {
 		t.Errorf("tts endpoint: %v", tts)
 	}
-	if len(eps) != 53 {
-		t.Errorf("%d endpoints, want 53", len(eps))
+	if len(eps) != 57 {
+		t.Errorf("%d endpoints, want 57", len(eps))
 	}
 	hg := e.do("GET", "/api/ai-proxy/orgs/org-a/services/heygen/", "Token "+e.memberA, nil)
 	if strings.Contains(string(hg.Body), `"get-asset"`) || strings.Contains(string(hg.Body), `"generate-talking-photo"`) {
@@ -94,7 +94,7 @@ func TestScopedKeysDiscoverOnlyWhatTheyMayInvoke(t *testing.T) {
 	e := newEnv(t)
 	k := e.key(e.orgA, aiproxy.RoleMember, []string{"elevenlabs:tts*"})
 	r := e.do("GET", "/api/ai-proxy/orgs/org-a/services/", "Api-Key "+k, nil)
-	if strings.Contains(string(r.Body), "heygen") || !strings.Contains(string(r.Body), `"endpoint_count":4`) {
+	if strings.Contains(string(r.Body), "heygen") || !strings.Contains(string(r.Body), `"endpoint_count":6`) { // tts, tts-stream, tts-timestamps, tts-stream-timestamps, tts-websocket, tts-multi-context
 		t.Errorf("scoped discovery: %s", r.Body)
 	}
 	assertBody(t, e.invokeAs(k, "org-a", "elevenlabs", "list-voices", `{}`), 403, `{"detail": "You do not have permission to perform this action."}`)

@@ -161,6 +161,7 @@ type envOptions struct {
 	metricsHandler   http.Handler
 	bodyIdle         time.Duration
 	maxInflight      int
+	realtime         httpapi.RealtimeLimits
 }
 
 func newEnv(t *testing.T, opts ...envOptions) *env {
@@ -220,6 +221,7 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 		Limiter: o.limiter, DefaultRateLimit: o.defaultRateLimit,
 		Metrics: o.metrics, Extra: o.extra, MetricsHandler: o.metricsHandler,
 		PublicURL: o.publicURL, BodyIdleTimeout: o.bodyIdle, MaxInflightPerKey: o.maxInflight,
+		Realtime: o.realtime,
 	})
 	t.Cleanup(api.Close)
 	srv := httptest.NewServer(api)

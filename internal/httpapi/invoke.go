@@ -37,6 +37,10 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	if ep.WebSocket() {
+		s.tenancy.Refused(org, slug, action)
+		return errRealtimeOnly(s.prefix, org.Slug, slug, action)
+	}
 	deprecationHeaders(w.Header(), r.URL.Path, ep)
 	if err := s.throttle(w, r, org); err != nil {
 		s.tenancy.Refused(org, slug, action)

@@ -154,6 +154,10 @@ var matrixRows = []matrixRow{
 		want: [5]int{200, 200, 403, 200, 200}, upstream: true, has: []string{`"ok":true`}},
 	{name: "invoke stream", pattern: "orgs/{org}/services/{service}/{action}", method: "POST", path: "/orgs/org-a/services/testsvc/stream/", body: `{"body": {}}`,
 		want: [5]int{200, 200, 403, 200, 200}, upstream: true},
+	// A plain GET (no upgrade) is refused with 400 after every access check; realtime_test.go
+	// upgrades.
+	{name: "realtime", pattern: "orgs/{org}/services/{service}/realtime/{action}", method: "GET", path: "/orgs/org-a/services/elevenlabs/realtime/tts-websocket/?voice_id=v1",
+		want: [5]int{400, 400, 403, 400, 400}},
 	{name: "list orgs", pattern: "orgs", method: "GET", path: "/orgs/",
 		want: [5]int{403, 403, 403, 403, 200}, global: true, has: []string{`"slug":"org-a"`, `"slug":"org-b"`}},
 	{name: "create org", pattern: "orgs", method: "POST", path: "/orgs/", body: `{"slug": "org-c", "name": "C"}`,

@@ -68,6 +68,9 @@ type Config struct {
 	WebhookAllowPrivate bool
 	// WebhookTimeout bounds each delivery attempt (DefaultWebhookTimeout when 0).
 	WebhookTimeout time.Duration
+	// Realtime bounds the WebSocket relay (realtime.go, docs/realtime.md); zero values
+	// take the defaults.
+	Realtime RealtimeLimits
 }
 
 // DefaultWebhookTimeout bounds one attempt to deliver an org's webhook.
@@ -115,6 +118,7 @@ type Server struct {
 	deliverer           *webhooks.Deliverer // this replica's sender of the webhook outbox; nil without a store
 	stopDeliverer       func()
 	refresher           resultRefresher // jobs_refresh.go
+	rt                  *realtimeHub    // the WebSocket sessions in progress (realtime.go)
 }
 
 // Route is one route of the API: its pattern relative to the prefix, without the trailing
@@ -173,6 +177,7 @@ func New(cfg Config) *Server {
 		go func() { defer close(done); s.deliverer.Run(ctx) }()
 		s.stopDeliverer = func() { cancel(); <-done }
 	}
+	s.rt = newRealtimeHub(cfg.Realtime)
 	s.routes()
 	s.healthRoutes(cfg.MetricsHandler)
 	for pattern, h := range cfg.Extra {
@@ -198,6 +203,7 @@ func (s *Server) Close() {
 		s.stopDeliverer()
 	}
 	s.jobs.closeStreams()
+	s.rt.closeAll() // before the meter: a session records its usage as it ends
 	s.touches.Close()
 	s.meter.Close()
 }
@@ -276,6 +282,7 @@ func (s *Server) routes() {
 	s.route("orgs/{org}/services", methods{"GET": s.listServices}, true)
 	s.route("orgs/{org}/services/{service}", methods{"GET": s.getService}, true)
 	s.route("orgs/{org}/services/{service}/{action}", methods{"POST": s.invoke}, true)
+	s.route(realtimeRoute, methods{"GET": s.realtime}, true)
 	s.adminRoutes()
 	s.webhookRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -56,6 +56,11 @@ type endpointDetail struct {
 	Destructive       bool     `json:"destructive"`
 	PollAction        string   `json:"poll_action,omitempty"`
 	TimeoutSeconds    int      `json:"timeout_seconds"`
+	// Realtime (docs/realtime.md): http, or websocket for an action reached through
+	// GET …/realtime/{action}/ with the query parameters it allows.
+	Transport        string   `json:"transport"`
+	Query            []string `json:"query,omitempty"`
+	CredentialFields []string `json:"credential_fields,omitempty"`
 	// What the action reaches of the provider account (public, job, account), and how this
 	// org may use it now on a shared account (docs/cost-control.md).
 	AccountScope  string `json:"account_scope"`
@@ -134,7 +139,8 @@ func (s *Server) getService(w http.ResponseWriter, r *http.Request) error {
 			PathParams: nonNil(e.Path.Params()), RequiredQuery: e.RequiredQuery, FileFields: e.FileFields,
 			Billable: e.Billable, Destructive: e.Destructive, PollAction: e.PollAction,
 			TimeoutSeconds: int(svc.TimeoutFor(e).Seconds()),
-			AccountScope:   string(e.AccountScope), SharedAccount: tenancy.SharedAccess(e, d.ServiceState, d.Source),
+			Transport:      string(e.Transport), Query: e.Query, CredentialFields: e.CredentialFields,
+			AccountScope: string(e.AccountScope), SharedAccount: tenancy.SharedAccess(e, d.ServiceState, d.Source),
 		}
 		lifecycleView(&ed, e)
 		out.Endpoints = append(out.Endpoints, ed)

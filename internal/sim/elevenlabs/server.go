@@ -109,6 +109,8 @@ var roots = []string{
 	"/v1/music", "/v1/forced-alignment",
 	// voices2.go, usage.go
 	"/v1/shared-voices", "/v1/usage/character-stats", "/v1/single-use-token",
+	// realtime.go
+	"/v1/convai",
 }
 
 // controlPaths are the simulator's own routes for tests, authenticated with the account's
@@ -193,6 +195,12 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/user", s.getUser)
 	mux.HandleFunc("GET /v1/user/subscription", s.getSubscription)
 
+	// realtime.go: WebSocket routes
+	mux.HandleFunc("GET /v1/text-to-speech/{voice_id}/stream-input", s.streamInput(false))
+	mux.HandleFunc("GET /v1/text-to-speech/{voice_id}/multi-stream-input", s.streamInput(true))
+	mux.HandleFunc("GET /v1/speech-to-text/realtime", s.realtimeSTT)
+	mux.HandleFunc("GET /v1/convai/conversation", s.conversation)
+
 	mux.HandleFunc("GET /v1/usage/character-stats", s.getCharacterStats)
 	mux.HandleFunc("POST /v1/single-use-token/{token_type}", s.createSingleUseToken)
 
@@ -242,8 +250,8 @@ func (s *Server) withResponseHeaders(next http.Handler) http.Handler {
 // Exhausted keys pass: only billable calls refuse them (see charge).
 func (s *Server) withAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.Handles(r.URL.Path) && !underAny(r.URL.Path, sharedRoots) {
-			next.ServeHTTP(w, r)
+		if (!s.Handles(r.URL.Path) && !underAny(r.URL.Path, sharedRoots)) || isRealtimePath(r.URL.Path) {
+			next.ServeHTTP(w, r) // the WebSocket routes authenticate themselves (realtime.go)
 			return
 		}
 		key := keyOf(r)

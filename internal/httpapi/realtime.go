@@ -1,0 +1,540 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+
+	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/internal/catalog"
+	"github.com/aiproxy/aiproxy/internal/gateway"
+	"github.com/aiproxy/aiproxy/internal/tenancy"
+)
+
+// The WebSocket relay (docs/realtime.md): GET …/services/{service}/realtime/{action}/
+// checks what an invoke checks, dials the provider with the org's key, then upgrades the
+// client's connection and relays messages both ways, in order, until either side closes
+// or a limit ends the session.
+
+const realtimeRoute = "orgs/{org}/services/{service}/realtime/{action}"
+
+// Realtime limits' defaults.
+const (
+	DefaultRealtimeMaxMessageBytes = 1 << 20
+	DefaultRealtimeSessionsPerOrg  = 100
+	DefaultRealtimeIdleTimeout     = 60 * time.Second
+	DefaultRealtimeMaxDuration     = time.Hour
+	realtimeSubprotocol            = "aiproxy"
+	realtimeTokenSubprotocolPrefix = "aiproxy.token."
+	realtimeTokenQuery             = "token"
+)
+
+// Close codes the gateway itself sends a client (docs/realtime.md).
+const (
+	CloseIdleTimeout   websocket.StatusCode = 4000 // no message either way for the idle timeout
+	CloseMaxDuration   websocket.StatusCode = 4001 // the session lasted its maximum duration
+	CloseUpstreamGone  websocket.StatusCode = 4002 // the provider's connection broke without a close
+	CloseServerStopped websocket.StatusCode = 1001 // the gateway is shutting down (going away)
+)
+
+// RealtimeLimits bound the WebSocket relay; zero values take the defaults.
+type RealtimeLimits struct {
+	MaxMessageBytes   int64         // one message either way; larger closes with 1009
+	MaxSessionsPerOrg int           // sessions in progress per org on this replica; more: 429 before the upgrade
+	IdleTimeout       time.Duration // no message either way for this long closes with 4000
+	MaxDuration       time.Duration // a session is closed with 4001 after this long
+}
+
+// realtimeHub counts the sessions in progress per org and ends them all on Close.
+type realtimeHub struct {
+	limits RealtimeLimits
+	ctx    context.Context
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	perOrg map[int64]int
+	wg     sync.WaitGroup
+}
+
+func newRealtimeHub(l RealtimeLimits) *realtimeHub {
+	if l.MaxMessageBytes <= 0 {
+		l.MaxMessageBytes = DefaultRealtimeMaxMessageBytes
+	}
+	if l.MaxSessionsPerOrg <= 0 {
+		l.MaxSessionsPerOrg = DefaultRealtimeSessionsPerOrg
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = DefaultRealtimeIdleTimeout
+	}
+	if l.MaxDuration <= 0 {
+		l.MaxDuration = DefaultRealtimeMaxDuration
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &realtimeHub{limits: l, ctx: ctx, cancel: cancel, perOrg: map[int64]int{}}
+}
+
+var errRealtimeSessions = &aiproxy.Error{Code: aiproxy.ETHROTTLED, RetryAfter: "1",
+	Message: "Too many realtime sessions in progress for this organization."}
+
+// enter takes one of org's sessions, or refuses when all are in progress.
+func (h *realtimeHub) enter(org int64) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ctx.Err() != nil {
+		return aiproxy.Errorf(aiproxy.EUNAVAILABLE, "The gateway is shutting down.")
+	}
+	if h.perOrg[org] >= h.limits.MaxSessionsPerOrg {
+		return errRealtimeSessions
+	}
+	h.perOrg[org]++
+	h.wg.Add(1)
+	return nil
+}
+
+func (h *realtimeHub) leave(org int64) {
+	h.mu.Lock()
+	if h.perOrg[org]--; h.perOrg[org] <= 0 {
+		delete(h.perOrg, org)
+	}
+	h.mu.Unlock()
+	h.wg.Done()
+}
+
+// closeAll ends every session (1001) and waits for them to settle their usage.
+func (h *realtimeHub) closeAll() {
+	h.mu.Lock()
+	h.cancel()
+	h.mu.Unlock()
+	h.wg.Wait()
+}
+
+// isRealtime reports whether r is a request of the realtime route, whose browser token may
+// come as a subprotocol or a query parameter.
+func (s *Server) isRealtime(r *http.Request) bool {
+	p := strings.TrimSuffix(r.Pattern, "/{$}")
+	return p == s.prefix+"/"+realtimeRoute
+}
+
+// realtimeAuthorization is the Authorization value of a browser's token: the subprotocol
+// aiproxy.token.<token>, else the token query parameter; "" when neither is given.
+func realtimeAuthorization(r *http.Request) string {
+	if t := tokenSubprotocol(r); t != "" {
+		return "Bearer " + strings.TrimPrefix(t, realtimeTokenSubprotocolPrefix)
+	}
+	if t := r.URL.Query().Get(realtimeTokenQuery); t != "" {
+		return "Bearer " + t
+	}
+	return ""
+}
+
+// offeredSubprotocols are the client's Sec-WebSocket-Protocol tokens, in order.
+func offeredSubprotocols(r *http.Request) []string {
+	var out []string
+	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// tokenSubprotocol is the first aiproxy.token.<token> the client offers, or "".
+func tokenSubprotocol(r *http.Request) string {
+	for _, p := range offeredSubprotocols(r) {
+		if strings.HasPrefix(p, realtimeTokenSubprotocolPrefix) && len(p) > len(realtimeTokenSubprotocolPrefix) {
+			return p
+		}
+	}
+	return ""
+}
+
+// selectedSubprotocols is what Accept may select: aiproxy when offered; the token
+// subprotocol only when it is the only one offered (a browser fails a handshake that
+// selects none of those it offered).
+func selectedSubprotocols(r *http.Request) []string {
+	offered := offeredSubprotocols(r)
+	if slices.Contains(offered, realtimeSubprotocol) {
+		return []string{realtimeSubprotocol}
+	}
+	if len(offered) == 1 && strings.HasPrefix(offered[0], realtimeTokenSubprotocolPrefix) {
+		return offered
+	}
+	return nil
+}
+
+// realtimeParams splits the query into the path's parameters and those the action allows,
+// refusing any other (the token excepted) and a missing path parameter.
+func realtimeParams(ep *catalog.Endpoint, q url.Values) (path map[string]string, pass url.Values, err error) {
+	path, pass = map[string]string{}, url.Values{}
+	pathNames := ep.Path.Params()
+	var unknown []string
+	for name, vs := range q {
+		switch {
+		case name == realtimeTokenQuery:
+		case slices.Contains(pathNames, name):
+			if len(vs) != 1 {
+				return nil, nil, aiproxy.Errorf(aiproxy.EINVALID, "Query parameter '%s' must be given once.", name)
+			}
+			path[name] = vs[0]
+		case slices.Contains(ep.Query, name):
+			pass[name] = vs
+		default:
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, nil, aiproxy.Errorf(aiproxy.EINVALID, "Unknown query parameters for action '%s': %s.", ep.Slug, strings.Join(unknown, ", "))
+	}
+	for _, name := range pathNames {
+		if path[name] == "" {
+			return nil, nil, aiproxy.Errorf(aiproxy.EINVALID, "Missing path parameter '%s' (give it in the query string).", name)
+		}
+	}
+	return path, pass, nil
+}
+
+// errNotRealtime and errRealtimeOnly tell a client it used the wrong route for an action.
+func errNotRealtime(action string) error {
+	return aiproxy.Errorf(aiproxy.EINVALID, "Action '%s' is not a realtime action; invoke it with POST.", action)
+}
+
+func errRealtimeOnly(prefix, org, service, action string) error {
+	return aiproxy.Errorf(aiproxy.EINVALID, "Action '%s' is a WebSocket action: connect to GET %s/orgs/%s/services/%s/realtime/%s/.",
+		action, prefix, org, service, action)
+}
+
+// realtime serves GET …/realtime/{action}/: every refusal is the usual JSON error, before
+// the upgrade.
+func (s *Server) realtime(w http.ResponseWriter, r *http.Request) error {
+	org, err := s.org(r, tenancy.AnyKey)
+	if err != nil {
+		return err
+	}
+	slug, action := r.PathValue("service"), r.PathValue("action")
+	li := logInfoFrom(r.Context())
+	li.service, li.action = slug, action
+	st, ep, err := s.tenancy.Action(r.Context(), actorFrom(r), org, slug, action)
+	li.known = ep != nil
+	if ep != nil {
+		action = ep.Slug
+		li.action = action
+	}
+	if err != nil {
+		if ep != nil {
+			s.tenancy.Refused(org, slug, action)
+		}
+		return err
+	}
+	if !ep.WebSocket() {
+		return errNotRealtime(action)
+	}
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		return aiproxy.Errorf(aiproxy.EINVALID, "This route takes a WebSocket upgrade request.")
+	}
+	pathParams, query, err := realtimeParams(ep, r.URL.Query())
+	if err != nil {
+		s.tenancy.Refused(org, slug, action)
+		return err
+	}
+	escaped, err := ep.Path.Render(pathParams)
+	if err != nil {
+		s.tenancy.Refused(org, slug, action)
+		return aiproxy.Errorf(aiproxy.EINVALID, "%v", err)
+	}
+	deprecationHeaders(w.Header(), r.URL.Path, ep)
+	if err := s.throttle(w, r, org); err != nil {
+		s.tenancy.Refused(org, slug, action)
+		return err
+	}
+	if err := s.rt.enter(org.ID); err != nil {
+		s.tenancy.Refused(org, slug, action)
+		return err
+	}
+	defer s.rt.leave(org.ID)
+
+	inv := s.tenancy.NewInvocation(actorFrom(r), org, st, ep, requestID(r.Context()))
+	key, source, err := s.vault.Resolve(r.Context(), st.Service.Slug, org.ID, st.Policy)
+	if err != nil {
+		s.tenancy.Refused(org, slug, action)
+		return err
+	}
+	if !s.noAccounting {
+		err = inv.Admit(r.Context(), source, tenancy.Request{Query: query, PathParams: pathParams})
+		budgetHeaders(w.Header(), inv)
+		if err != nil {
+			inv.Finish(context.WithoutCancel(r.Context()), tenancy.Outcome{Err: err})
+			return err
+		}
+	}
+	sess := &realtimeSession{s: s, ep: ep, limits: s.rt.limits, scrub: gateway.NewScrubber(key)}
+	status, err := sess.run(w, r, st.Service, escaped, query, key)
+	if !s.noAccounting {
+		if n := sess.units(); n > 0 {
+			if inv.Units == nil {
+				inv.Units = aiproxy.Units{}
+			}
+			inv.Units[sess.unit()] += n
+		}
+		outcome := tenancy.Outcome{Sent: status != 0, Answered: status != 0, Status: status, Err: err}
+		if status == http.StatusSwitchingProtocols {
+			outcome.Status = http.StatusOK // a session held: an accepted call
+		}
+		inv.Finish(context.WithoutCancel(r.Context()), outcome)
+	}
+	li.upstreamStatus = status
+	return err
+}
+
+// realtimeSession is one relayed session.
+type realtimeSession struct {
+	s      *Server
+	ep     *catalog.Endpoint
+	limits RealtimeLimits
+	scrub  *gateway.Scrubber
+
+	last       atomic.Int64 // unix nanoseconds of the last message either way
+	characters atomic.Int64 // metered text the client sent
+	started    time.Time
+	ended      time.Time
+}
+
+// unit is what the session is metered in: characters of text for an action whose catalog
+// meter names them, else seconds.
+func (ss *realtimeSession) unit() string {
+	if ss.ep.Meter.Characters != nil {
+		return aiproxy.UnitCharacters
+	}
+	return aiproxy.UnitSeconds
+}
+
+// units is the session's metered amount, once it ended.
+func (ss *realtimeSession) units() int64 {
+	if ss.ep.Meter.Characters != nil {
+		return ss.characters.Load()
+	}
+	if ss.started.IsZero() {
+		return 0
+	}
+	return int64(math.Ceil(ss.ended.Sub(ss.started).Seconds()))
+}
+
+// run dials the provider, upgrades the client and relays until the session ends. status
+// is the provider's handshake status (101 once connected, 0 when it was not reached); an
+// error is returned only before the upgrade (after it, closes say what happened).
+func (ss *realtimeSession) run(w http.ResponseWriter, r *http.Request, svc *catalog.Service, escaped string, q url.Values, key string) (int, error) {
+	u, err := ss.s.gateway.UpstreamURL(svc, ss.ep, escaped, q)
+	if err != nil {
+		return 0, err
+	}
+	dialCtx, cancelDial := context.WithTimeout(r.Context(), svc.TimeoutFor(ss.ep))
+	defer cancelDial()
+	up, resp, err := websocket.Dial(dialCtx, u.String(), &websocket.DialOptions{
+		HTTPHeader:      gateway.CredentialHeader(svc, key),
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			return resp.StatusCode, &aiproxy.Error{Code: aiproxy.EUPSTREAM,
+				Message: fmt.Sprintf("The provider refused the WebSocket session (status %d).", resp.StatusCode),
+				Fields:  map[string]any{"upstream_status": resp.StatusCode}, Err: err}
+		}
+		if dialCtx.Err() != nil {
+			return 0, &aiproxy.Error{Code: aiproxy.EUPSTREAMTIMEOUT, Message: "The provider did not answer in time.", Err: err}
+		}
+		return 0, &aiproxy.Error{Code: aiproxy.EUPSTREAM, Message: "The provider could not be reached.", Err: err}
+	}
+	defer up.CloseNow()
+	up.SetReadLimit(ss.limits.MaxMessageBytes)
+
+	// A hijacked connection keeps the deadlines the server set on it.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	client, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols: selectedSubprotocols(r),
+		// Authentication is by key or token, never by cookie: a page of another origin
+		// gains nothing a script with the token could not do (docs/realtime.md).
+		InsecureSkipVerify: true,
+		CompressionMode:    websocket.CompressionDisabled,
+	})
+	if err != nil {
+		up.Close(websocket.StatusGoingAway, "client handshake failed")
+		return http.StatusSwitchingProtocols, nil // Accept answered the client
+	}
+	defer client.CloseNow()
+	client.SetReadLimit(ss.limits.MaxMessageBytes)
+	ss.relay(client, up)
+	return http.StatusSwitchingProtocols, nil
+}
+
+// closing is how one side ended: the code and reason to send each side.
+type closing struct {
+	client, upstream websocket.StatusCode
+	clientReason     string
+	upstreamReason   string
+}
+
+// relay pumps both ways until one side ends or a limit fires, then closes both.
+func (ss *realtimeSession) relay(client, up *websocket.Conn) {
+	ss.started = time.Now()
+	ss.last.Store(ss.started.UnixNano())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan closing, 2)
+	go func() { done <- ss.pump(ctx, client, up, true) }()
+	go func() { done <- ss.pump(ctx, up, client, false) }()
+
+	idle := time.NewTimer(ss.limits.IdleTimeout)
+	defer idle.Stop()
+	maxDur := time.NewTimer(ss.limits.MaxDuration)
+	defer maxDur.Stop()
+	var c closing
+wait:
+	for {
+		select {
+		case c = <-done:
+			break wait
+		case <-idle.C:
+			since := time.Since(time.Unix(0, ss.last.Load()))
+			if since < ss.limits.IdleTimeout {
+				idle.Reset(ss.limits.IdleTimeout - since)
+				continue
+			}
+			c = closing{client: CloseIdleTimeout, clientReason: "idle timeout",
+				upstream: websocket.StatusNormalClosure, upstreamReason: "idle timeout"}
+			break wait
+		case <-maxDur.C:
+			c = closing{client: CloseMaxDuration, clientReason: "session duration limit",
+				upstream: websocket.StatusNormalClosure, upstreamReason: "session duration limit"}
+			break wait
+		case <-ss.s.rt.ctx.Done():
+			c = closing{client: CloseServerStopped, clientReason: "gateway shutting down",
+				upstream: websocket.StatusGoingAway, upstreamReason: "gateway shutting down"}
+			break wait
+		}
+	}
+	ss.ended = time.Now()
+	// Both closes at once: each waits for its peer's answer (at most 5 s).
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = client.Close(c.client, c.clientReason) }()
+	go func() { defer wg.Done(); _ = up.Close(c.upstream, c.upstreamReason) }()
+	wg.Wait()
+	cancel()
+	<-done
+}
+
+// pump copies messages from one side to the other in order. fromClient: credential fields
+// are removed from JSON text and metered text counted; else the key is scrubbed.
+func (ss *realtimeSession) pump(ctx context.Context, from, to *websocket.Conn, fromClient bool) closing {
+	for {
+		typ, data, err := from.Read(ctx)
+		if err != nil {
+			return ss.closingOf(err, fromClient)
+		}
+		ss.last.Store(time.Now().UnixNano())
+		if fromClient {
+			if typ == websocket.MessageText {
+				data = ss.clientText(data)
+			}
+		} else if typ == websocket.MessageText {
+			data = ss.scrub.Text(data)
+		} else {
+			data = ss.scrub.Binary(data)
+		}
+		if err := to.Write(ctx, typ, data); err != nil {
+			// The other side is gone: its own read says how; close this one as going away.
+			if fromClient {
+				return closing{client: CloseUpstreamGone, clientReason: "provider connection lost",
+					upstream: websocket.StatusGoingAway}
+			}
+			return closing{client: websocket.StatusGoingAway, upstream: websocket.StatusGoingAway, upstreamReason: "client gone"}
+		}
+	}
+}
+
+// closingOf turns the error that ended a read into the closes of both sides: a close frame is
+// passed on (its code and reason), a message over the limit closes with 1009.
+func (ss *realtimeSession) closingOf(err error, fromClient bool) closing {
+	if errors.Is(err, websocket.ErrMessageTooBig) {
+		if fromClient {
+			return closing{client: websocket.StatusMessageTooBig, clientReason: "message too big",
+				upstream: websocket.StatusGoingAway, upstreamReason: "client closed"}
+		}
+		return closing{client: websocket.StatusMessageTooBig, clientReason: "provider message too big",
+			upstream: websocket.StatusMessageTooBig, upstreamReason: "message too big"}
+	}
+	code, reason := websocket.CloseStatus(err), ""
+	var ce websocket.CloseError
+	if errors.As(err, &ce) {
+		reason = ce.Reason
+	}
+	switch code {
+	case -1: // no close frame: the connection broke
+		if fromClient {
+			return closing{client: websocket.StatusGoingAway, upstream: websocket.StatusGoingAway, upstreamReason: "client gone"}
+		}
+		return closing{client: CloseUpstreamGone, clientReason: "provider connection lost", upstream: websocket.StatusGoingAway}
+	case websocket.StatusNoStatusRcvd:
+		code = websocket.StatusNormalClosure
+	case websocket.StatusAbnormalClosure, websocket.StatusTLSHandshake:
+		code = websocket.StatusGoingAway
+	}
+	if !fromClient {
+		reason = string(ss.scrub.Text([]byte(reason)))
+	}
+	return closing{client: code, clientReason: reason, upstream: code, upstreamReason: reason}
+}
+
+// clientText removes the credential fields from a client's JSON object message and counts
+// its metered text; other text passes unchanged.
+func (ss *realtimeSession) clientText(data []byte) []byte {
+	p := ss.ep.Meter.Characters
+	if len(ss.ep.CredentialFields) == 0 && p == nil {
+		return data
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(data, &m) != nil {
+		return data // not a JSON object: nothing to remove or count
+	}
+	if p != nil {
+		if raw, ok := p.LookupRaw(data); ok {
+			var text string
+			if json.Unmarshal(raw, &text) == nil {
+				ss.characters.Add(int64(utf8.RuneCountInString(text)))
+			}
+		}
+	}
+	removed := false
+	for name := range m {
+		for _, f := range ss.ep.CredentialFields {
+			if strings.EqualFold(name, f) {
+				delete(m, name)
+				removed = true
+			}
+		}
+	}
+	if !removed {
+		return data
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return data
+	}
+	return out
+}
