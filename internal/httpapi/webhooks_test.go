@@ -520,7 +520,12 @@ func TestOrgWebhookDeliverySurvivesTheReplicaThatTriedIt(t *testing.T) {
 	if got[0].Header.Get("webhook-id") != got[1].Header.Get("webhook-id") || string(got[0].Body) != string(got[1].Body) {
 		t.Fatalf("the other replica's attempt differs from the first")
 	}
-	ds := e.deliveries(e.adminA)
+	// The receiver has the request before the sender records its answer.
+	var ds []deliveryView
+	simtest.WaitFor(t, "the second attempt to be recorded", 5*time.Second, 20*time.Millisecond, func() bool {
+		ds = e.deliveries(e.adminA)
+		return len(ds) == 1 && ds[0].State != "pending"
+	})
 	if len(ds) != 1 || ds[0].State != "delivered" || len(ds[0].Attempts) != 2 {
 		t.Fatalf("deliveries %+v, want one delivered after two attempts", ds)
 	}

@@ -183,8 +183,16 @@ func (m *Manager) DeliveriesPage(ctx context.Context, a Actor, org *aiproxy.Org,
 		if err != nil {
 			return nil, nil, 0, err
 		}
+		// The attempts are read after the deliveries: an attempt recorded in between is
+		// left out, so that each delivery's state and attempts are the same moment's.
+		seen := make(map[string]int, len(ds))
+		for _, d := range ds {
+			seen[d.ID] = d.Attempts
+		}
 		for _, at := range as {
-			attempts[at.DeliveryID] = append(attempts[at.DeliveryID], at)
+			if at.N <= seen[at.DeliveryID] {
+				attempts[at.DeliveryID] = append(attempts[at.DeliveryID], at)
+			}
 		}
 	}
 	return ds, attempts, next, nil
