@@ -251,6 +251,16 @@ func (s *Server) realtime(w http.ResponseWriter, r *http.Request) error {
 		s.tenancy.Refused(org, slug, action)
 		return err
 	}
+	return s.serveRealtime(w, r, org, st, ep, pathParams, query)
+}
+
+// serveRealtime holds one session of ep (a WebSocket action the caller may use, its path
+// parameters and allowed query known): the org's limits and budget, the provider's
+// handshake, then the relay. It serves the realtime route and the native route alike.
+func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request, org *aiproxy.Org, st tenancy.ServiceState, ep *catalog.Endpoint,
+	pathParams map[string]string, query url.Values) error {
+	slug, action := st.Service.Slug, ep.Slug
+	li := logInfoFrom(r.Context())
 	escaped, err := ep.Path.Render(pathParams)
 	if err != nil {
 		s.tenancy.Refused(org, slug, action)
