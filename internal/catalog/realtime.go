@@ -68,3 +68,9 @@ func buildRealtime(e *Endpoint, ef *endpointFile, fail func(format string, args 
 		}
 	}
 }
+
+// SessionSeconds reports whether a websocket action is metered in seconds of session (each
+// second begun counts): one whose meter counts nothing in the client's messages.
+func (e *Endpoint) SessionSeconds() bool {
+	return e.WebSocket() && e.Meter.Characters == nil
+}

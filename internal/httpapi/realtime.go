@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -14,7 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -47,6 +45,7 @@ const (
 	CloseIdleTimeout   websocket.StatusCode = 4000 // no message either way for the idle timeout
 	CloseMaxDuration   websocket.StatusCode = 4001 // the session lasted its maximum duration
 	CloseUpstreamGone  websocket.StatusCode = 4002 // the provider's connection broke without a close
+	CloseBudgetSpent   websocket.StatusCode = 4003 // the org's budget has no more of the session's unit (realtime_budget.go)
 	CloseServerStopped websocket.StatusCode = 1001 // the gateway is shutting down (going away)
 )
 
@@ -292,14 +291,11 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request, org *aipr
 		}
 	}
 	sess := &realtimeSession{s: s, ep: ep, limits: s.rt.limits, scrub: gateway.NewScrubber(key)}
+	if !s.noAccounting {
+		sess.take = inv.Take // units as they are spent: budget and usage (realtime_budget.go)
+	}
 	status, err := sess.run(w, r, st.Service, escaped, query, key)
 	if !s.noAccounting {
-		if n := sess.units(); n > 0 {
-			if inv.Units == nil {
-				inv.Units = aiproxy.Units{}
-			}
-			inv.Units[sess.unit()] += n
-		}
 		outcome := tenancy.Outcome{Sent: status != 0, Answered: status != 0, Status: status, Err: err}
 		if status == http.StatusSwitchingProtocols {
 			outcome.Status = http.StatusOK // a session held: an accepted call
@@ -317,30 +313,12 @@ type realtimeSession struct {
 	limits RealtimeLimits
 	scrub  *gateway.Scrubber
 
-	last       atomic.Int64 // unix nanoseconds of the last message either way
-	characters atomic.Int64 // metered text the client sent
-	started    time.Time
-	ended      time.Time
-}
+	// take adds units spent to the call, from the org's budget (tenancy.Invocation.Take);
+	// nil without accounting.
+	take func(context.Context, aiproxy.Units) error
 
-// unit is what the session is metered in: characters of text for an action whose catalog
-// meter names them, else seconds.
-func (ss *realtimeSession) unit() string {
-	if ss.ep.Meter.Characters != nil {
-		return aiproxy.UnitCharacters
-	}
-	return aiproxy.UnitSeconds
-}
-
-// units is the session's metered amount, once it ended.
-func (ss *realtimeSession) units() int64 {
-	if ss.ep.Meter.Characters != nil {
-		return ss.characters.Load()
-	}
-	if ss.started.IsZero() {
-		return 0
-	}
-	return int64(math.Ceil(ss.ended.Sub(ss.started).Seconds()))
+	last    atomic.Int64 // unix nanoseconds of the last message either way
+	started time.Time
 }
 
 // run dials the provider, upgrades the client and relays until the session ends. status
@@ -413,6 +391,8 @@ func (ss *realtimeSession) relay(client, up *websocket.Conn) {
 	defer idle.Stop()
 	maxDur := time.NewTimer(ss.limits.MaxDuration)
 	defer maxDur.Stop()
+	secs := ss.secondsClock()
+	defer secs.stop()
 	var c closing
 wait:
 	for {
@@ -432,13 +412,17 @@ wait:
 			c = closing{client: CloseMaxDuration, clientReason: "session duration limit",
 				upstream: websocket.StatusNormalClosure, upstreamReason: "session duration limit"}
 			break wait
+		case <-secs.C():
+			if stop, ok := ss.nextSecond(secs); !ok {
+				c = stop
+				break wait
+			}
 		case <-ss.s.rt.ctx.Done():
 			c = closing{client: CloseServerStopped, clientReason: "gateway shutting down",
 				upstream: websocket.StatusGoingAway, upstreamReason: "gateway shutting down"}
 			break wait
 		}
 	}
-	ss.ended = time.Now()
 	// Both closes at once: each waits for its peer's answer (at most 5 s).
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -460,7 +444,12 @@ func (ss *realtimeSession) pump(ctx context.Context, from, to *websocket.Conn, f
 		ss.last.Store(time.Now().UnixNano())
 		if fromClient {
 			if typ == websocket.MessageText {
-				data = ss.clientText(data)
+				var units aiproxy.Units
+				data, units = ss.clientText(data)
+				// Taken before the message goes on: one over the budget never does.
+				if stop, ok := ss.charge(units); !ok {
+					return stop
+				}
 			}
 		} else if typ == websocket.MessageText {
 			data = ss.scrub.Text(data)
@@ -511,25 +500,17 @@ func (ss *realtimeSession) closingOf(err error, fromClient bool) closing {
 	return closing{client: code, clientReason: reason, upstream: code, upstreamReason: reason}
 }
 
-// clientText removes the credential fields from a client's JSON object message and counts
-// its metered text; other text passes unchanged.
-func (ss *realtimeSession) clientText(data []byte) []byte {
-	p := ss.ep.Meter.Characters
-	if len(ss.ep.CredentialFields) == 0 && p == nil {
-		return data
+// clientText removes the credential fields from a client's JSON object message and returns
+// the units it meters (realtime_budget.go); other text passes unchanged.
+func (ss *realtimeSession) clientText(data []byte) ([]byte, aiproxy.Units) {
+	if len(ss.ep.CredentialFields) == 0 && ss.ep.Meter.Characters == nil {
+		return data, nil
 	}
 	var m map[string]json.RawMessage
 	if json.Unmarshal(data, &m) != nil {
-		return data // not a JSON object: nothing to remove or count
+		return data, nil // not a JSON object: nothing to remove or count
 	}
-	if p != nil {
-		if raw, ok := p.LookupRaw(data); ok {
-			var text string
-			if json.Unmarshal(raw, &text) == nil {
-				ss.characters.Add(int64(utf8.RuneCountInString(text)))
-			}
-		}
-	}
+	units := ss.messageUnits(data)
 	removed := false
 	for name := range m {
 		for _, f := range ss.ep.CredentialFields {
@@ -540,11 +521,11 @@ func (ss *realtimeSession) clientText(data []byte) []byte {
 		}
 	}
 	if !removed {
-		return data
+		return data, units
 	}
 	out, err := json.Marshal(m)
 	if err != nil {
-		return data
+		return data, units
 	}
-	return out
+	return out, units
 }

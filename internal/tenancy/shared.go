@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"net/url"
+	"sync"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -83,6 +85,9 @@ type Invocation struct {
 	reservation *aiproxy.BudgetReservation
 	job         *aiproxy.Job // the job a job_ref names, when recorded
 	filter      bool         // the answer is an account list, cut to the org's items
+
+	takeMu sync.Mutex    // Take
+	taken  aiproxy.Units // units added by Take (reserved and committed as they came)
 }
 
 // NewInvocation starts following an invoke of ep on org by a.
@@ -296,6 +301,12 @@ func decodeRefsValue(dec *json.Decoder) (any, error) {
 // seconds the catalog says the body states.
 func units(ep *catalog.Endpoint, body json.RawMessage) aiproxy.Units {
 	u := aiproxy.Units{aiproxy.UnitRequests: 1}
+	if ep.SessionSeconds() {
+		// A realtime session metered in seconds reserves its first second with the call;
+		// the session takes the next ones as they begin (Take).
+		u[aiproxy.UnitSeconds] = 1
+		return u
+	}
 	if (ep.Meter.Characters == nil && ep.Meter.Seconds == nil) || len(body) == 0 {
 		return u
 	}
@@ -644,6 +655,18 @@ func (inv *Invocation) Finish(ctx context.Context, o Outcome) {
 	}
 	if spent {
 		d.Units = inv.Units
+	}
+	inv.takeMu.Lock()
+	defer inv.takeMu.Unlock()
+	if len(inv.taken) > 0 {
+		// Taken units were committed as they came: they count whatever the outcome.
+		d.Units = maps.Clone(d.Units)
+		if d.Units == nil {
+			d.Units = aiproxy.Units{}
+		}
+		for u, n := range inv.taken {
+			d.Units[u] += n
+		}
 	}
 	inv.m.Meter.Record(d, inv.m.now())
 }
