@@ -334,6 +334,7 @@ func (ss *realtimeSession) run(w http.ResponseWriter, r *http.Request, svc *cata
 	up, resp, err := websocket.Dial(dialCtx, u.String(), &websocket.DialOptions{
 		HTTPHeader:      gateway.CredentialHeader(svc, key),
 		CompressionMode: websocket.CompressionDisabled,
+		Subprotocols:    providerSubprotocols(r),
 	})
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
@@ -354,7 +355,7 @@ func (ss *realtimeSession) run(w http.ResponseWriter, r *http.Request, svc *cata
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
 	client, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		Subprotocols: selectedSubprotocols(r),
+		Subprotocols: acceptedSubprotocols(r, up.Subprotocol()),
 		// Authentication is by key or token, never by cookie: a page of another origin
 		// gains nothing a script with the token could not do (docs/realtime.md).
 		InsecureSkipVerify: true,
