@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/aiproxy/aiproxy"
 )
@@ -14,6 +15,9 @@ type PathTemplate struct {
 	raw   string
 	parts []templatePart // alternating literal text and placeholders, in order
 	names []string       // placeholder names, in template order
+
+	segsOnce sync.Once
+	segs     []segment // decoded segments, for Match (match.go)
 }
 
 type templatePart struct {

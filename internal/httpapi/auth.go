@@ -33,8 +33,12 @@ func actorFrom(r *http.Request) tenancy.Actor {
 // use for last_used_at.
 func (s *Server) authenticate(r *http.Request) (*aiproxy.APIKey, error) {
 	authz := r.Header.Get("Authorization")
-	if authz == "" && s.isRealtime(r) {
+	switch {
+	case authz != "":
+	case s.isRealtime(r):
 		authz = realtimeAuthorization(r) // a browser's token: subprotocol or query (realtime.go)
+	case s.isNative(r):
+		authz = s.nativeAuthorization(r) // the provider's credential header (native.go)
 	}
 	key, err := s.tenancy.Authenticate(r.Context(), authz)
 	if err != nil {

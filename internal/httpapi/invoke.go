@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/internal/catalog"
 	"github.com/aiproxy/aiproxy/internal/gateway"
 	"github.com/aiproxy/aiproxy/internal/tenancy"
 )
@@ -41,7 +42,19 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) error {
 		s.tenancy.Refused(org, slug, action)
 		return errRealtimeOnly(s.prefix, org.Slug, slug, action)
 	}
-	deprecationHeaders(w.Header(), r.URL.Path, ep)
+	return s.invokeAction(w, r, org, st, ep)
+}
+
+// invokeAction performs one call of ep, an HTTP action the caller may use, with the
+// envelope in r's body: the org's rate limit, then the gateway call under the
+// shared-account rules, idempotently when the client sends an Idempotency-Key. It serves
+// the invoke route and the native route alike.
+func (s *Server) invokeAction(w http.ResponseWriter, r *http.Request, org *aiproxy.Org, st tenancy.ServiceState, ep *catalog.Endpoint) error {
+	slug, action := st.Service.Slug, ep.Slug
+	li := logInfoFrom(r.Context())
+	var err error
+	// The successor's link is its invoke route, whichever route this call came by.
+	deprecationHeaders(w.Header(), s.prefix+"/orgs/"+org.Slug+"/services/"+slug+"/"+action+"/", ep)
 	if err := s.throttle(w, r, org); err != nil {
 		s.tenancy.Refused(org, slug, action)
 		return err

@@ -158,6 +158,17 @@ var matrixRows = []matrixRow{
 	// upgrades.
 	{name: "realtime", pattern: "orgs/{org}/services/{service}/realtime/{action}", method: "GET", path: "/orgs/org-a/services/elevenlabs/realtime/tts-websocket/?voice_id=v1",
 		want: [5]int{400, 400, 403, 400, 400}},
+	// The native route (native_test.go): the same checks as invoke, found by path.
+	{name: "native GET", pattern: "orgs/{org}/native/{service}/{path...}", method: "GET", path: "/orgs/org-a/native/testsvc/v1/items",
+		want: [5]int{200, 200, 403, 200, 200}, upstream: true, has: []string{`"ok":true`}},
+	{name: "native POST", pattern: "orgs/{org}/native/{service}/{path...}", method: "POST", path: "/orgs/org-a/native/testsvc/v1/stream", body: `{}`,
+		want: [5]int{200, 200, 403, 200, 200}, upstream: true},
+	{name: "native PUT", pattern: "orgs/{org}/native/{service}/{path...}", method: "PUT", path: "/orgs/org-a/native/testsvc/v1/items", body: `{}`,
+		want: [5]int{405, 405, 405, 405, 405}},
+	{name: "native PATCH", pattern: "orgs/{org}/native/{service}/{path...}", method: "PATCH", path: "/orgs/org-a/native/testsvc/v1/items/", body: `{}`,
+		want: [5]int{405, 405, 405, 405, 405}},
+	{name: "native DELETE", pattern: "orgs/{org}/native/{service}/{path...}", method: "DELETE", path: "/orgs/org-a/native/testsvc/v1/nothing",
+		want: [5]int{404, 404, 404, 404, 404}},
 	{name: "list orgs", pattern: "orgs", method: "GET", path: "/orgs/",
 		want: [5]int{403, 403, 403, 403, 200}, global: true, has: []string{`"slug":"org-a"`, `"slug":"org-b"`}},
 	{name: "create org", pattern: "orgs", method: "POST", path: "/orgs/", body: `{"slug": "org-c", "name": "C"}`,

@@ -220,7 +220,25 @@ type methods map[string]handlerFunc
 // bounds the silence of the request body; authenticates; counts the key's requests in
 // progress; then answers 405 for a method the route does not serve, as the API always did.
 func (s *Server) route(path string, m methods, authenticated bool) {
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := s.routeHandler(m, authenticated)
+	rt := Route{Pattern: path, Authenticated: authenticated}
+	for method := range m {
+		rt.Methods = append(rt.Methods, method)
+	}
+	sort.Strings(rt.Methods)
+	s.table = append(s.table, rt)
+	full := s.prefix + "/" + path
+	if strings.HasSuffix(path, "...}") {
+		s.mux.Handle(full, h) // a trailing wildcard takes both forms itself
+		return
+	}
+	s.mux.Handle(full, h)
+	s.mux.Handle(full+"/{$}", h)
+}
+
+// routeHandler is what route registers for one route's methods.
+func (s *Server) routeHandler(m methods, authenticated bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.cors(w, r) {
 			return // a preflight, answered
 		}
@@ -252,15 +270,6 @@ func (s *Server) route(path string, m methods, authenticated bool) {
 			s.fail(w, r, err)
 		}
 	})
-	rt := Route{Pattern: path, Authenticated: authenticated}
-	for method := range m {
-		rt.Methods = append(rt.Methods, method)
-	}
-	sort.Strings(rt.Methods)
-	s.table = append(s.table, rt)
-	full := s.prefix + "/" + path
-	s.mux.Handle(full, h)
-	s.mux.Handle(full+"/{$}", h)
 }
 
 // fail answers err and records the status for the request log. A request whose body was
@@ -283,6 +292,11 @@ func (s *Server) routes() {
 	s.route("orgs/{org}/services/{service}", methods{"GET": s.getService}, true)
 	s.route("orgs/{org}/services/{service}/{action}", methods{"POST": s.invoke}, true)
 	s.route(realtimeRoute, methods{"GET": s.realtime}, true)
+	native := methods{}
+	for _, m := range nativeMethods {
+		native[m] = s.native
+	}
+	s.route(nativeRoute, native, true)
 	s.adminRoutes()
 	s.webhookRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -100,6 +100,12 @@ func (m *Manager) Action(ctx context.Context, a Actor, org *aiproxy.Org, service
 	return st, ep, nil
 }
 
+// UsableService returns the service's state if the caller may use it in org: the checks
+// Action makes before it looks at the action (the native route finds its action by path).
+func (m *Manager) UsableService(ctx context.Context, a Actor, org *aiproxy.Org, slug string) (ServiceState, error) {
+	return m.usable(ctx, a, org, slug)
+}
+
 // usable returns the service's state if the org may use it.
 func (m *Manager) usable(ctx context.Context, a Actor, org *aiproxy.Org, slug string) (ServiceState, error) {
 	if err := authorize(a, org.ID, AnyKey); err != nil {
