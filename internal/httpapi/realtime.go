@@ -52,9 +52,15 @@ const (
 // RealtimeLimits bound the WebSocket relay; zero values take the defaults.
 type RealtimeLimits struct {
 	MaxMessageBytes   int64         // one message either way; larger closes with 1009
-	MaxSessionsPerOrg int           // sessions in progress per org on this replica; more: 429 before the upgrade
+	MaxSessionsPerOrg int           // sessions in progress per org (across replicas with Sessions); more: 429 before the upgrade
 	IdleTimeout       time.Duration // no message either way for this long closes with 4000
 	MaxDuration       time.Duration // a session is closed with 4001 after this long
+
+	// Sessions counts sessions across replicas (realtime_limit.go); nil: the server's
+	// Limiter when it implements RealtimeSessions (redislimit's does), else this replica
+	// alone.
+	Sessions     RealtimeSessions
+	SessionLease time.Duration // how long a shared count holds a session its replica stopped renewing
 }
 
 // realtimeHub counts the sessions in progress per org and ends them all on Close.
@@ -80,6 +86,9 @@ func newRealtimeHub(l RealtimeLimits) *realtimeHub {
 	if l.MaxDuration <= 0 {
 		l.MaxDuration = DefaultRealtimeMaxDuration
 	}
+	if l.SessionLease <= 0 {
+		l.SessionLease = DefaultRealtimeSessionLease
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &realtimeHub{limits: l, ctx: ctx, cancel: cancel, perOrg: map[int64]int{}}
 }
@@ -87,14 +96,15 @@ func newRealtimeHub(l RealtimeLimits) *realtimeHub {
 var errRealtimeSessions = &aiproxy.Error{Code: aiproxy.ETHROTTLED, RetryAfter: "1",
 	Message: "Too many realtime sessions in progress for this organization."}
 
-// enter takes one of org's sessions, or refuses when all are in progress.
-func (h *realtimeHub) enter(org int64) error {
+// enter takes one of org's sessions, or refuses when all are in progress on this replica
+// (when check: a count shared across replicas checks instead, realtime_limit.go).
+func (h *realtimeHub) enter(org int64, check bool) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.ctx.Err() != nil {
 		return aiproxy.Errorf(aiproxy.EUNAVAILABLE, "The gateway is shutting down.")
 	}
-	if h.perOrg[org] >= h.limits.MaxSessionsPerOrg {
+	if check && h.perOrg[org] >= h.limits.MaxSessionsPerOrg {
 		return errRealtimeSessions
 	}
 	h.perOrg[org]++
@@ -270,11 +280,12 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request, org *aipr
 		s.tenancy.Refused(org, slug, action)
 		return err
 	}
-	if err := s.rt.enter(org.ID); err != nil {
+	leave, err := s.joinRealtime(r.Context(), org.ID)
+	if err != nil {
 		s.tenancy.Refused(org, slug, action)
 		return err
 	}
-	defer s.rt.leave(org.ID)
+	defer leave()
 
 	inv := s.tenancy.NewInvocation(actorFrom(r), org, st, ep, requestID(r.Context()))
 	key, source, err := s.vault.Resolve(r.Context(), st.Service.Slug, org.ID, st.Policy)
