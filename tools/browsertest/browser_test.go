@@ -53,13 +53,7 @@ const (
 )
 
 func TestBrowserOnAnAllowedOriginRunsTheDocumentedWorkflowAndOtherOriginsAreRefused(t *testing.T) {
-	chromium := os.Getenv(ChromiumEnv)
-	if chromium == "" {
-		t.Skip(ChromiumEnv + " not set: skipping the real-browser test (set it to a Chromium binary, e.g. /usr/bin/chromium)")
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("%s=%s: %v", ChromiumEnv, chromium, err)
-	}
+	chromium := chromiumFromEnv(t)
 	docs, err := os.ReadFile(docsModule)
 	if err != nil {
 		t.Fatal(err)
@@ -104,19 +98,7 @@ func TestBrowserOnAnAllowedOriginRunsTheDocumentedWorkflowAndOtherOriginsAreRefu
 	checkCORSHeaders(t, gw, minted.Token, allowed.URL, denied.URL)
 
 	// The browser.
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true), // CI runs as root in a container
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("no-default-browser-check", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	}
+	opts := chromiumOptions(chromium, t.TempDir())
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
@@ -199,6 +181,38 @@ func TestBrowserOnAnAllowedOriginRunsTheDocumentedWorkflowAndOtherOriginsAreRefu
 	if res["status"] != "error" || res["name"] != "TypeError" || res["message"] != "Failed to fetch" {
 		t.Errorf("the workflow on an origin the org does not allow ended with %v, want a TypeError \"Failed to fetch\"", res)
 	}
+}
+
+// chromiumFromEnv is the Chromium binary named by ChromiumEnv; the test skips when the
+// variable is unset and fails when it names no file.
+func chromiumFromEnv(t *testing.T) string {
+	t.Helper()
+	chromium := os.Getenv(ChromiumEnv)
+	if chromium == "" {
+		t.Skip(ChromiumEnv + " not set: skipping the real-browser test (set it to a Chromium binary, e.g. /usr/bin/chromium)")
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("%s=%s: %v", ChromiumEnv, chromium, err)
+	}
+	return chromium
+}
+
+// chromiumOptions starts chromium headless with a fresh profile in dataDir, plus extra
+// flags.
+func chromiumOptions(chromium, dataDir string, extra ...chromedp.ExecAllocatorOption) []chromedp.ExecAllocatorOption {
+	return append([]chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true), // CI runs as root in a container
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("no-default-browser-check", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(dataDir),
+	}, extra...)
 }
 
 // runWorkflow loads the page from origin, runs the documented workflow with the token and
