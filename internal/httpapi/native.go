@@ -112,7 +112,58 @@ func (s *Server) native(w http.ResponseWriter, r *http.Request) error {
 		s.tenancy.Refused(org, slug, ep.Slug)
 		return err
 	}
-	return s.invokeAction(w, nr, org, st, ep)
+	err = s.invokeAction(w, nr, org, st, ep)
+	if ans, ok := providerAnswer(err); ok {
+		// The provider's own refusal reaches the client as the provider sent it (scrubbed),
+		// not wrapped in the gateway's 502: SDKs tell their errors apart by status and body.
+		ans.write(w)
+		li.status, li.err = ans.status, err
+		return nil
+	}
+	return err
+}
+
+// nativeAnswer is a provider's non-2xx answer as the native route returns it.
+type nativeAnswer struct {
+	status     int
+	body       any // json.RawMessage, or text
+	retryAfter string
+}
+
+// providerAnswer reports whether err is the provider's non-2xx answer to an upstream call
+// (the gateway's 502 or 429 carrying upstream_status and upstream_body, contract §8).
+func providerAnswer(err error) (nativeAnswer, bool) {
+	ae := aiproxy.AsError(err)
+	if ae == nil || ae.Fields == nil {
+		return nativeAnswer{}, false
+	}
+	status, ok := ae.Fields["upstream_status"].(int)
+	body, hasBody := ae.Fields["upstream_body"]
+	if !ok || !hasBody || status < 300 || status > 599 {
+		return nativeAnswer{}, false
+	}
+	return nativeAnswer{status: status, body: body, retryAfter: ae.RetryAfter}, true
+}
+
+func (a nativeAnswer) write(w http.ResponseWriter) {
+	h := w.Header()
+	if a.retryAfter != "" {
+		h.Set("Retry-After", a.retryAfter)
+	}
+	var b []byte
+	switch v := a.body.(type) {
+	case json.RawMessage:
+		h.Set("Content-Type", "application/json")
+		b = v
+	case string:
+		if v != "" {
+			h.Set("Content-Type", "text/plain; charset=utf-8")
+		}
+		b = []byte(v)
+	}
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(a.status)
+	_, _ = w.Write(b)
 }
 
 func errNativeNotFound(service, method string) error {

@@ -225,3 +225,50 @@ func TestNativeRouteRelaysTheProvidersWebSocketPath(t *testing.T) {
 }
 
 func jsonCompact(dst *bytes.Buffer, s string) error { return json.Compact(dst, []byte(s)) }
+
+// TestNativeRouteReturnsTheProvidersRefusalAsTheProviderSentIt: a provider's 4xx or 5xx
+// reaches an SDK with the provider's status and body (the key masked), not wrapped in the
+// envelope route's 502, so that the SDK raises the error it knows.
+func TestNativeRouteReturnsTheProvidersRefusalAsTheProviderSentIt(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		status     int
+		ctype      string
+		body       string
+		retryAfter string
+		want       string
+	}{
+		{404, "application/json", `{"detail":{"status":"voice_not_found","message":"no voice for test-tenant-key-123"}}`, "",
+			`{"detail":{"status":"voice_not_found","message":"no voice for *******************"}}`},
+		{422, "application/json", `{"detail":[{"loc":["body","text"],"msg":"field required"}]}`, "",
+			`{"detail":[{"loc":["body","text"],"msg":"field required"}]}`},
+		{429, "application/json", `{"detail":{"status":"too_many_concurrent_requests"}}`, "7",
+			`{"detail":{"status":"too_many_concurrent_requests"}}`},
+		{503, "text/plain", `overloaded`, "", `overloaded`},
+	}
+	for _, tt := range tests {
+		e.up.set(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", tt.ctype)
+			if tt.retryAfter != "" {
+				w.Header().Set("Retry-After", tt.retryAfter)
+			}
+			w.WriteHeader(tt.status)
+			_, _ = w.Write([]byte(tt.body))
+		})
+		r := e.do("POST", nativeTest+"/v1/items/1/do", "", strings.NewReader(`{}`), "X-Test-Key", e.adminA, "Content-Type", "application/json")
+		if r.Status != tt.status || r.Header.Get("Retry-After") != tt.retryAfter {
+			t.Errorf("provider %d: got %d Retry-After %q %s", tt.status, r.Status, r.Header.Get("Retry-After"), r.Body)
+			continue
+		}
+		if got := string(r.Body); got != tt.want && !(strings.HasPrefix(tt.ctype, "application/json") && jsonEqual(got, tt.want)) {
+			t.Errorf("provider %d: body %s, want %s", tt.status, got, tt.want)
+		}
+		if strings.Contains(string(r.Body), "test-tenant-key-123") {
+			t.Errorf("the org's key reached the client")
+		}
+	}
+	// The envelope route keeps the contract's 502.
+	if r := e.invoke("testsvc", "post-json", `{"path_params":{"item_id":"1"},"body":{}}`); r.Status != 502 {
+		t.Errorf("invoke of a refused call: %d %s", r.Status, r.Body)
+	}
+}
