@@ -14,7 +14,9 @@
 //
 // Steps: list voices (v2 search, v1 list), text to speech to an MP3 file, speech to text
 // of that file, realtime speech to text with the SDK's own Scribe realtime client,
-// realtime text to speech over the stream-input WebSocket, and a wrong key refused. This
+// realtime text to speech over the stream-input WebSocket, the user (whose key the
+// provider echoes: masked), a provider refusal as the SDK's own error, and a wrong key
+// refused. This
 // SDK version has no client for the text-to-speech WebSocket, so that step uses the `ws`
 // package the SDK itself depends on, with the URL and header the SDK's Scribe client would
 // build: the base URL with ws(s):// and the key in xi-api-key.
@@ -203,6 +205,27 @@ await step("realtime text to speech (ws, WebSocket /v1/text-to-speech/{voice_id}
       resolve(`${chunks.length} audio messages, ${audio.length} bytes of MP3, final message, closed ${code}`);
     });
   });
+});
+
+await step("user.get (GET /v1/user): the provider's key is never shown", async () => {
+  const user = await client.user.get();
+  assert(typeof user.userId === "string" && user.subscription && typeof user.subscription.characterCount === "number",
+    `unexpected user ${JSON.stringify(user)}`);
+  // The provider echoes its key in xi_api_key: what reaches the SDK is printed, and
+  // tools/sdktest checks that the provider key is nowhere in this script's output.
+  return `user ${user.userId}, tier ${user.subscription.tier}, ${user.subscription.characterCount} characters used, xi_api_key ${JSON.stringify(user.xiApiKey)}`;
+});
+
+await step("a provider refusal is the SDK's own error (404 voice_not_found)", async () => {
+  try {
+    await client.textToSpeech.convert("no-such-voice", { text: "hi", modelId: "eleven_multilingual_v2" });
+  } catch (err) {
+    assert(err.statusCode === 404, `want HTTP 404, got ${describe(err)}`);
+    const body = typeof err.body === "string" ? err.body : JSON.stringify(err.body);
+    assert(body.includes("voice_not_found"), `want the provider's body, got ${body}`);
+    return `HTTP 404 ${body}`;
+  }
+  throw new Error("text to speech with an unknown voice succeeded");
 });
 
 await step("a key the gateway does not know is refused (401)", async () => {

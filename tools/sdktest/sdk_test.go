@@ -101,6 +101,14 @@ func TestElevenLabsJavaScriptSDKWorksUnchangedThroughTheNativeRoute(t *testing.T
 	if !strings.Contains(out, "PASS:") {
 		t.Errorf("elevenlabs-sdk.mjs exited 0 without its PASS line")
 	}
+	// What the SDK received (the script prints the user's xi_api_key, which the provider
+	// fills with its key) never holds the provider key.
+	if !strings.Contains(out, "xi_api_key") {
+		t.Errorf("the script did not print the user's xi_api_key")
+	}
+	if found := proctest.FindSecrets(out, map[string][]byte{"the ElevenLabs key": []byte(elevenLabsKey)}); len(found) > 0 {
+		t.Errorf("the SDK received %s", strings.Join(found, ", "))
+	}
 
 	// Neither key may appear in the gateway's log, in any encoding.
 	if found := proctest.FindSecrets(gw.Output.String(), map[string][]byte{

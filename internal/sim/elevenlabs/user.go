@@ -13,32 +13,36 @@ func (s *Server) subscription(a *account, extended bool) map[string]any {
 	a.mu.Unlock()
 	reset := a.created.AddDate(0, 1, 0).Unix()
 	sub := map[string]any{
-		"tier":                               "creator",
-		"character_count":                    used,
-		"character_limit":                    characterLimit,
-		"max_character_limit_extension":      nil,
-		"can_extend_character_limit":         true,
-		"allowed_to_extend_character_limit":  true,
-		"next_character_count_reset_unix":    reset,
-		"voice_slots_used":                   voices,
-		"professional_voice_slots_used":      0,
-		"voice_limit":                        30,
-		"max_voice_add_edits":                95,
-		"voice_add_edit_counter":             edits,
-		"professional_voice_limit":           1,
-		"can_extend_voice_limit":             false,
-		"can_use_instant_voice_cloning":      true,
-		"can_use_professional_voice_cloning": true,
-		"currency":                           "usd",
-		"status":                             "active",
-		"billing_period":                     "monthly_period",
-		"character_refresh_period":           "monthly_period",
+		"tier":                                       "creator",
+		"character_count":                            used,
+		"character_limit":                            characterLimit,
+		"max_character_limit_extension":              nil,
+		"max_credit_limit_extension":                 0, // a number or "unlimited"
+		"can_extend_character_limit":                 true,
+		"allowed_to_extend_character_limit":          true,
+		"next_character_count_reset_unix":            reset,
+		"voice_slots_used":                           voices,
+		"professional_voice_slots_used":              0,
+		"professional_voice_slots_used_in_workspace": 0,
+		"voice_limit":                                30,
+		"max_voice_add_edits":                        95,
+		"voice_add_edit_counter":                     edits,
+		"professional_voice_limit":                   1,
+		"can_extend_voice_limit":                     false,
+		"can_use_instant_voice_cloning":              true,
+		"can_use_professional_voice_cloning":         true,
+		"currency":                                   "usd",
+		"status":                                     "active",
+		"billing_period":                             "monthly_period",
+		"character_refresh_period":                   "monthly_period",
+		"current_overage":                            map[string]any{"amount": "0.00", "currency": "usd"},
 	}
 	if extended {
 		sub["next_invoice"] = map[string]any{
 			"amount_due_cents": 2200, "discount_percent_off": nil, "discount_amount_off": nil,
 			"next_payment_attempt_unix": reset,
 		}
+		sub["open_invoices"] = []any{}
 		sub["has_open_invoices"] = false
 		sub["pending_change"] = nil
 	}
@@ -51,6 +55,8 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
 	a := s.accountOf(r)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"user_id":      a.userID(),
+		"workspace_id": "ws_" + a.userID()[:20],
+		"seat_type":    "workspace_admin",
 		"subscription": s.subscription(a, false),
 		"subscription_extras": map[string]any{
 			"concurrency": advertisedConcurrency, "convai_concurrency": 5,
