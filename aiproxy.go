@@ -351,6 +351,9 @@ type Store interface {
 	DeleteCredential(ctx context.Context, service string, source Source, orgID int64) error
 	// ListCredentials lists every stored credential (for key rotation).
 	ListCredentials(ctx context.Context) ([]*Credential, error)
+	// ServiceCredentials lists the credentials stored under one service name, every
+	// source and org (the signing secrets an incoming webhook may be signed with).
+	ServiceCredentials(ctx context.Context, service string) ([]*Credential, error)
 	// RewrapCredential replaces the sealed DEK of one credential if its KEK id is still
 	// oldKEKID (compare-and-swap, so a concurrent PutCredential wins). Reports whether it did.
 	RewrapCredential(ctx context.Context, c *Credential, oldKEKID string) (bool, error)

@@ -58,6 +58,11 @@ func (s *Store) ListCredentials(ctx context.Context) ([]*aiproxy.Credential, err
 	return list(ctx, s, "list credentials", scanCredential, `SELECT `+credentialColumns+` FROM credentials ORDER BY service, source, org_id`)
 }
 
+// ServiceCredentials lists the credentials stored under service.
+func (s *Store) ServiceCredentials(ctx context.Context, service string) ([]*aiproxy.Credential, error) {
+	return list(ctx, s, "list credentials", scanCredential, `SELECT `+credentialColumns+` FROM credentials WHERE service = ? ORDER BY source, org_id`, service)
+}
+
 // RewrapCredential stores c.Sealed's KEK id and wrapped DEK if the stored KEK id is still
 // oldKEKID, and reports whether it did. The ciphertext and UpdatedAt are left alone: the
 // secret did not change.

@@ -561,6 +561,21 @@ func testCredentials(t *testing.T, s aiproxy.Store) {
 	if len(all) != 3 {
 		t.Fatalf("ListCredentials returned %d, want 3", len(all))
 	}
+	for _, tt := range []struct {
+		service string
+		want    int
+	}{{"heygen", 2}, {"elevenlabs", 1}, {"nosuch", 0}} {
+		got, err := s.ServiceCredentials(ctx, tt.service)
+		must(t, err)
+		if len(got) != tt.want {
+			t.Errorf("ServiceCredentials(%q) returned %d, want %d", tt.service, len(got), tt.want)
+		}
+		for _, c := range got {
+			if c.Service != tt.service {
+				t.Errorf("ServiceCredentials(%q) returned a %s credential", tt.service, c.Service)
+			}
+		}
+	}
 
 	must(t, s.DeleteCredential(ctx, "heygen", aiproxy.SourceTenant, o.ID))
 	for _, tt := range []struct {

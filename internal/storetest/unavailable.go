@@ -46,6 +46,7 @@ func Calls(s aiproxy.Store) []Call {
 			return s.DeleteCredential(ctx, "heygen", aiproxy.SourcePlatform, 0)
 		}},
 		{"ListCredentials", false, func(ctx context.Context) error { _, err := s.ListCredentials(ctx); return err }},
+		{"ServiceCredentials", false, func(ctx context.Context) error { _, err := s.ServiceCredentials(ctx, "heygen"); return err }},
 		{"RewrapCredential", true, func(ctx context.Context) error { _, err := s.RewrapCredential(ctx, cr, "kek0"); return err }},
 		{"ServiceSettings", false, func(ctx context.Context) error { _, err := s.ServiceSettings(ctx, "heygen", 0); return err }},
 		{"ListServiceSettings", false, func(ctx context.Context) error { _, err := s.ListServiceSettings(ctx); return err }},

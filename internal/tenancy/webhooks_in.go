@@ -159,12 +159,12 @@ func (m *Manager) verifyWebhook(ctx context.Context, svc *catalog.Service, job *
 			cands = append(cands, c)
 		}
 	}
-	all, err := m.Store.ListCredentials(ctx)
+	all, err := m.Store.ServiceCredentials(ctx, name)
 	if err != nil {
 		return nil, "", err
 	}
 	for _, c := range all {
-		if c.Service == name && (len(cands) == 0 || c.Source != cands[0].Source || c.OrgID != cands[0].OrgID) {
+		if len(cands) == 0 || c.Source != cands[0].Source || c.OrgID != cands[0].OrgID {
 			cands = append(cands, c)
 		}
 	}
