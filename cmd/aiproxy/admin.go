@@ -95,6 +95,33 @@ func (c *adminCmd) manager(ctx context.Context, needKeys bool) (*tenancy.Manager
 	return m, func() { store.Close() }, nil
 }
 
+// accountFlags are --org SLUG | --platform: whose provider account a command acts on.
+type accountFlags struct {
+	cmd      string
+	org      *string
+	platform *bool
+}
+
+func (c *adminCmd) accountFlags(orgHelp, platformHelp string) accountFlags {
+	return accountFlags{cmd: c.name, org: c.fs.String("org", "", orgHelp), platform: c.fs.Bool("platform", false, platformHelp)}
+}
+
+// check refuses anything but exactly one of the two.
+func (a accountFlags) check() error {
+	if *a.platform == (*a.org != "") {
+		return usagef("%s: give exactly one of --org SLUG or --platform", a.cmd)
+	}
+	return nil
+}
+
+// resolve returns the org named by --org, or nil for --platform.
+func (a accountFlags) resolve(ctx context.Context, m *tenancy.Manager) (*aiproxy.Org, error) {
+	if *a.platform {
+		return nil, nil
+	}
+	return org(ctx, m, *a.org)
+}
+
 // org returns the org with that slug, for the command line (which may act on every org).
 func org(ctx context.Context, m *tenancy.Manager, slug string) (*aiproxy.Org, error) {
 	return m.Org(ctx, tenancy.CLI, slug, tenancy.Admin)

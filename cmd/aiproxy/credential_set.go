@@ -6,7 +6,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/internal/tenancy"
 )
 
@@ -14,15 +13,14 @@ import (
 // key from stdin, so that it stays out of the shell's history and the process list).
 func cmdCredentialSet(ctx context.Context, sio stdio, args []string) error {
 	c := newAdminCmd("credential set", sio)
-	orgSlug := c.fs.String("org", "", "org slug (tenant credential)")
-	platform := c.fs.Bool("platform", false, "set the platform-wide credential")
+	acct := c.accountFlags("org slug (tenant credential)", "set the platform-wide credential")
 	key := c.fs.String("key", "", "the provider key, or - to read it from stdin")
 	pos, err := c.args(args, "SERVICE")
 	if err != nil {
 		return err
 	}
-	if *platform == (*orgSlug != "") {
-		return usagef("credential set: give exactly one of --org SLUG or --platform")
+	if err := acct.check(); err != nil {
+		return err
 	}
 	if !wasSet(c.fs, "key") {
 		return usagef("credential set: --key VALUE is required (--key - reads stdin)")
@@ -47,11 +45,9 @@ func cmdCredentialSet(ctx context.Context, sio stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	var o *aiproxy.Org
-	if !*platform {
-		if o, err = org(ctx, m, *orgSlug); err != nil {
-			return err
-		}
+	o, err := acct.resolve(ctx, m)
+	if err != nil {
+		return err
 	}
 	_, err = m.SetCredential(ctx, tenancy.CLI, svc, o, value)
 	return err

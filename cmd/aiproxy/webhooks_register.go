@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/internal/gateway"
 	"github.com/aiproxy/aiproxy/internal/httpapi"
 	"github.com/aiproxy/aiproxy/internal/tenancy"
@@ -19,8 +18,7 @@ import (
 // answers is stored sealed, never printed. Prints the provider's endpoint id.
 func cmdWebhooksRegister(ctx context.Context, sio stdio, args []string) error {
 	c := newAdminCmd("webhooks register", sio)
-	orgSlug := c.fs.String("org", "", "org slug: the org's own provider account")
-	platform := c.fs.Bool("platform", false, "the platform's provider account")
+	acct := c.accountFlags("org slug: the org's own provider account", "the platform's provider account")
 	publicURL := c.fs.String("public-url", sio.envOr("AIPROXY_PUBLIC_URL", ""), "the gateway's address as the provider reaches it (https://host)")
 	var ups multiFlag
 	c.fs.Var(&ups, "upstream", "SERVICE=URL: the provider's address, as for serve (repeatable)")
@@ -28,8 +26,8 @@ func cmdWebhooksRegister(ctx context.Context, sio stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *platform == (*orgSlug != "") {
-		return usagef("webhooks register: give exactly one of --org SLUG or --platform")
+	if err := acct.check(); err != nil {
+		return err
 	}
 	base, err := url.Parse(*publicURL)
 	if *publicURL == "" || err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
@@ -48,11 +46,9 @@ func cmdWebhooksRegister(ctx context.Context, sio stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	var o *aiproxy.Org
-	if !*platform {
-		if o, err = org(ctx, m, *orgSlug); err != nil {
-			return err
-		}
+	o, err := acct.resolve(ctx, m)
+	if err != nil {
+		return err
 	}
 	receiver := strings.TrimSuffix(base.String(), "/") + httpapi.DefaultPrefix + "/webhooks/" + svc.Slug + "/"
 	gw := gateway.New(gateway.Config{Upstreams: upstreams, UserAgent: "aiproxy/" + version,
