@@ -44,6 +44,7 @@ type serverOptions struct {
 	maxBody        int64
 	maxBuffered    int64         // bytes all requests together may hold in memory
 	maxInflight    int           // one key's requests in progress; 0: no bound
+	rtSessions     int           // realtime sessions in progress per org (docs/realtime.md)
 	bodyIdle       time.Duration // silence allowed between reads of a request body
 	publicURL      string        // scheme://host[:port] for absolute links; "": relative links
 	idemMaxBody    int64         // largest passthrough/stream answer kept for idempotent replay
@@ -83,6 +84,14 @@ func cmdServe(ctx context.Context, sio stdio, args []string) error {
 		maxInflight = defaultMaxInflightPerKey
 	}
 	fs.IntVar(&o.maxInflight, "max-inflight-per-key", maxInflight, "requests one key may have in progress at once (0: no bound); beyond it 429")
+	rtSessions, err := sio.envInt("AIPROXY_REALTIME_SESSIONS_PER_ORG")
+	if err != nil {
+		return err
+	}
+	if sio.getenv("AIPROXY_REALTIME_SESSIONS_PER_ORG") == "" {
+		rtSessions = httpapi.DefaultRealtimeSessionsPerOrg
+	}
+	fs.IntVar(&o.rtSessions, "realtime-sessions-per-org", rtSessions, "realtime (WebSocket) sessions one org may have in progress on this replica; beyond it 429")
 	fs.DurationVar(&o.bodyIdle, "body-idle-timeout", httpapi.DefaultBodyIdleTimeout, "silence allowed between reads of a request body before the connection is closed")
 	fs.Int64Var(&o.idemMaxBody, "idempotency-max-body-bytes", httpapi.DefaultIdempotencyMaxBody, "largest passthrough or stream answer kept for idempotent replay (json answers are always kept)")
 	webhookPrivate := fs.Bool("webhook-allow-private", sio.envOr("AIPROXY_WEBHOOK_ALLOW_PRIVATE", "") == "true", "let org webhooks use http and loopback, private or link-local addresses (tests; receivers on the gateway's own network)")
@@ -115,6 +124,9 @@ func cmdServe(ctx context.Context, sio stdio, args []string) error {
 	}
 	if o.maxInflight < 0 {
 		return usagef("serve: --max-inflight-per-key must not be negative")
+	}
+	if o.rtSessions < 1 {
+		return usagef("serve: --realtime-sessions-per-org must be at least 1")
 	}
 	if o.bodyIdle <= 0 {
 		return usagef("serve: --body-idle-timeout must be positive")
@@ -279,6 +291,7 @@ func newApp(ctx context.Context, o serverOptions, logger *slog.Logger) (*app, er
 		PublicURL: o.publicURL, BodyIdleTimeout: o.bodyIdle, MaxInflightPerKey: o.maxInflight,
 		Budgets: ledger, IdempotencyMaxBody: o.idemMaxBody, NoAccounting: o.noAccounting,
 		WebhookAllowPrivate: o.webhookPrivate, WebhookTimeout: o.webhookTimeout,
+		Realtime: httpapi.RealtimeLimits{MaxSessionsPerOrg: o.rtSessions},
 	})
 	for svc, u := range upstreams {
 		logger.Info("upstream override", slog.String("service", svc), slog.String("url", u.String()))

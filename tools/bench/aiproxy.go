@@ -20,6 +20,7 @@ type aiproxyInstall struct {
 	pprof                bool     // serve has --pprof-addr
 	accountingFlag       bool     // serve has --accounting (issue 11)
 	inflightFlag         bool     // serve has --max-inflight-per-key
+	realtimeFlag         bool     // serve has --realtime-sessions-per-org
 	elevenKey, heygenKey string   // the provider keys the upstream expects
 }
 
@@ -59,6 +60,7 @@ func installAiproxy(ctx context.Context, root, dir, rev, elevenKey, heygenKey st
 	a.pprof = a.serveHasFlag(ctx, "--pprof-addr", "127.0.0.1:1")
 	a.accountingFlag = a.serveHasFlag(ctx, "--accounting=false")
 	a.inflightFlag = a.serveHasFlag(ctx, "--max-inflight-per-key", "0")
+	a.realtimeFlag = a.serveHasFlag(ctx, "--realtime-sessions-per-org", "1")
 	return a, nil
 }
 

@@ -45,11 +45,16 @@ type benchOptions struct {
 	waiters    int
 	waiterJobs int
 	jobRender  time.Duration
+	// The realtime run (realtime.go): rtSessions WebSocket sessions of rtFrames frames, one
+	// every rtInterval.
+	rtSessions int
+	rtFrames   int
+	rtInterval time.Duration
 	only       string // --only, as given
 }
 
 // parts are the runs --only chooses from.
-var parts = []string{"load", "accounting", "mem", "streams", "job-waiters"}
+var parts = []string{"load", "accounting", "mem", "streams", "job-waiters", "realtime"}
 
 // actions returns the three actions under load with their open-loop rates: the rates
 // differ because a 1 MiB answer or a 100-chunk stream costs far more than a 20 KB list.
@@ -88,7 +93,7 @@ func scenarios(a action, quick bool, d time.Duration) []scenario {
 func cmdBench(ctx context.Context, args []string) error {
 	var o benchOptions
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.BoolVar(&o.quick, "quick", false, "CI mode: fewer rates, 1 s steps, no memory or streams runs, one round of the accounting comparison, 500 job waiters on 10 jobs; a minute or two")
+	fs.BoolVar(&o.quick, "quick", false, "CI mode: fewer rates, 1 s steps, no memory or streams runs, one round of the accounting comparison, 500 job waiters on 10 jobs, 200 realtime sessions; a minute or two")
 	fs.DurationVar(&o.duration, "duration", 0, "length of each load step (default 2s, 1s with --quick)")
 	fs.BoolVar(&o.load, "load", true, "run the load steps (false: only --mem and --streams)")
 	fs.BoolVar(&o.mem, "mem", false, "1 GiB download and upload through aiproxy, with its peak RSS (default on without --quick)")
@@ -111,6 +116,9 @@ func cmdBench(ctx context.Context, args []string) error {
 	fs.IntVar(&o.waiters, "waiters", 0, "job-waiters run: event streams on HeyGen test videos (default 10000, 500 with --quick; 0 skips the run)")
 	fs.IntVar(&o.waiterJobs, "waiter-jobs", 0, "job-waiters run: videos the waiters are spread over (default 100, 10 with --quick)")
 	fs.DurationVar(&o.jobRender, "job-render", 0, "job-waiters run: real time a test video takes in the simulator (default 25s, 15s with --quick)")
+	fs.IntVar(&o.rtSessions, "realtime-sessions", 0, "realtime run: concurrent WebSocket sessions relayed to an echo server (default 2000, 200 with --quick; 0 skips the run)")
+	fs.IntVar(&o.rtFrames, "realtime-frames", 20, "realtime run: text frames each session sends")
+	fs.DurationVar(&o.rtInterval, "realtime-interval", 0, "realtime run: pause between one session's frames (default 1s, 250ms with --quick)")
 	fs.StringVar(&o.only, "only", "", "run only these parts, comma-separated: "+strings.Join(parts, ", ")+" (as with --accounting-only, latest.json goes to a temp dir and no doc is rewritten unless --results/--doc say otherwise)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -135,6 +143,15 @@ func cmdBench(ctx context.Context, args []string) error {
 	}
 	if !set["job-render"] {
 		o.jobRender = map[bool]time.Duration{true: 15 * time.Second, false: 25 * time.Second}[o.quick]
+	}
+	if !set["realtime-sessions"] {
+		o.rtSessions = map[bool]int{true: 200, false: 2000}[o.quick]
+	}
+	if !set["realtime-interval"] {
+		o.rtInterval = map[bool]time.Duration{true: 250 * time.Millisecond, false: time.Second}[o.quick]
+	}
+	if o.rtSessions > 0 && (o.rtFrames < 1 || o.rtInterval <= 0) {
+		return errors.New("--realtime-frames must be at least 1 and --realtime-interval positive")
 	}
 	if o.waiters > 0 && (o.waiterJobs < 1 || o.waiterJobs > o.waiters) {
 		return errors.New("--waiter-jobs must be from 1 to --waiters")
@@ -169,10 +186,13 @@ func cmdBench(ctx context.Context, args []string) error {
 		if !want["job-waiters"] {
 			o.waiters = 0
 		}
+		if !want["realtime"] {
+			o.rtSessions = 0
+		}
 	}
 	if *accountingOnly {
 		o.accountingOnly = true
-		o.accounting, o.load, o.mem, o.streams, o.waiters = true, false, false, 0, 0
+		o.accounting, o.load, o.mem, o.streams, o.waiters, o.rtSessions = true, false, false, 0, 0, 0
 	}
 	if o.accountingOnly || o.only != "" {
 		// A partial run must not replace the committed results: unless told where, its
@@ -350,6 +370,29 @@ func runBench(ctx context.Context, o benchOptions) (err error) {
 		logf("job-waiters: %d/%d done, reads per interval %.2f (max), %.1f KiB per waiter, done after completed p99 %s ms, max %s ms: %s",
 			jr.Done, jr.Waiters, jr.ReadsPerIntervalMax, jr.KiBPerWaiter, fmtMs(jr.DoneP99Ms), fmtMs(jr.DoneMaxMs), map[bool]string{true: "OK", false: "FAIL"}[jr.OK])
 	}
+	if o.rtSessions > 0 {
+		// Each session holds two descriptors in the bench (the client's and the echo
+		// server's end) and two in aiproxy, which have the same limit; keep some for the rest.
+		if most := (int(fdLimit) - 256) / 2; o.rtSessions > most {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("Realtime sessions capped at %d of the %d asked: RLIMIT_NOFILE is %d here.", most, o.rtSessions, fdLimit))
+			o.rtSessions = most
+		}
+		if !ai.realtimeFlag && o.rtSessions > defaultRealtimeSessionsPerOrg {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("Realtime sessions capped at %d of the %d asked: this aiproxy serve has no --realtime-sessions-per-org.", defaultRealtimeSessionsPerOrg, o.rtSessions))
+			o.rtSessions = defaultRealtimeSessionsPerOrg
+		}
+		logf("realtime: %d sessions, %d frames each, one every %s", o.rtSessions, o.rtFrames, o.rtInterval)
+		if rep.Realtime, err = realtime(ctx, ai, tmp, o.rtSessions, o.rtFrames, o.rtInterval, o.quick); err != nil {
+			return fmt.Errorf("realtime: %w", err)
+		}
+		rr := rep.Realtime
+		logf("realtime: relayed %d/%d frames echoed, %d dropped, %d duplicated, %d reordered; added per frame p50 %s ms, p99 %s ms; %.1f KiB per session: %s",
+			rr.Relayed.Echoed, rr.Relayed.FramesSent, rr.Relayed.Dropped, rr.Relayed.Duplicated, rr.Relayed.Reordered,
+			fmtMs(rr.AddedP50Ms), fmtMs(rr.AddedP99Ms), rr.KiBPerSession, map[bool]string{true: "OK", false: "FAIL"}[rr.OK])
+		for _, m := range rr.Missed {
+			logf("realtime: target missed (reported, not failed): %s", m)
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -361,10 +404,14 @@ func runBench(ctx context.Context, o benchOptions) (err error) {
 		return err
 	}
 	// Targets that fail the run (the others are reported only: too noisy on shared machines).
+	var failed []error
 	if jr := rep.JobWaiters; jr != nil && !jr.OK {
-		return fmt.Errorf("job-waiters FAILED: %s", strings.Join(jr.Failures, "; "))
+		failed = append(failed, fmt.Errorf("job-waiters FAILED: %s", strings.Join(jr.Failures, "; ")))
 	}
-	return nil
+	if rr := rep.Realtime; rr != nil && !rr.OK {
+		failed = append(failed, fmt.Errorf("realtime FAILED: %s", strings.Join(rr.Failures, "; ")))
+	}
+	return errors.Join(failed...)
 }
 
 // loadPhase starts the floor, nginx and aiproxy, checks each answers every action whole,

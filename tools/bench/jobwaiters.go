@@ -303,43 +303,32 @@ func jobWaiters(ctx context.Context, ai *aiproxyInstall, tmp string, waiters, jo
 	all := make(chan struct{})
 	go func() { wg.Wait(); close(all) }()
 	snap := false
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for loop := true; loop; {
-		select {
-		case <-all:
-			loop = false
-		case <-t.C:
-			cur, _ := rssMiB(pid)
-			jr.PeakRSSMiB = max(jr.PeakRSSMiB, cur)
-			if !snap && (connected.Load() == int64(waiters) || time.Since(created) > render/2) {
-				snap = true
-				jr.RampS = time.Since(rampStart).Seconds()
-				time.Sleep(time.Second) // let the last handshakes settle
-				jr.RSSAllConnectedMiB, _ = rssMiB(pid)
-				jr.ConnectedAtRSS = int(connected.Load())
-				if jr.ConnectedAtRSS < waiters {
-					jr.Notes = append(jr.Notes, fmt.Sprintf("The RSS snapshot was taken with %d of %d waiters connected (half the render time had passed).", jr.ConnectedAtRSS, waiters))
-				}
-				if st, err := procStatus(pid); err == nil {
-					jr.Threads = int(st["Threads"])
-				}
-				if pprofAddr != "" {
-					jr.Goroutines = goroutineCount("http://" + pprofAddr)
-				}
-				logf("job-waiters: %d of %d waiters connected in %.1f s, aiproxy RSS %.1f MiB (%.1f before)",
-					connected.Load(), waiters, jr.RampS, jr.RSSAllConnectedMiB, jr.RSSBeforeMiB)
-				for _, j := range js {
-					if v := cp.snapshot(j.videoID); !v.completedAt.IsZero() {
-						jr.Notes = append(jr.Notes, "a job completed before all waiters were connected: the render is too short for this many waiters")
-						break
-					}
+	jr.PeakRSSMiB = watchRSS(pid, 250*time.Millisecond, all, func() {
+		if !snap && (connected.Load() == int64(waiters) || time.Since(created) > render/2) {
+			snap = true
+			jr.RampS = time.Since(rampStart).Seconds()
+			time.Sleep(time.Second) // let the last handshakes settle
+			jr.RSSAllConnectedMiB, _ = rssMiB(pid)
+			jr.ConnectedAtRSS = int(connected.Load())
+			if jr.ConnectedAtRSS < waiters {
+				jr.Notes = append(jr.Notes, fmt.Sprintf("The RSS snapshot was taken with %d of %d waiters connected (half the render time had passed).", jr.ConnectedAtRSS, waiters))
+			}
+			if st, err := procStatus(pid); err == nil {
+				jr.Threads = int(st["Threads"])
+			}
+			if pprofAddr != "" {
+				jr.Goroutines = goroutineCount("http://" + pprofAddr)
+			}
+			logf("job-waiters: %d of %d waiters connected in %.1f s, aiproxy RSS %.1f MiB (%.1f before)",
+				connected.Load(), waiters, jr.RampS, jr.RSSAllConnectedMiB, jr.RSSBeforeMiB)
+			for _, j := range js {
+				if v := cp.snapshot(j.videoID); !v.completedAt.IsZero() {
+					jr.Notes = append(jr.Notes, "a job completed before all waiters were connected: the render is too short for this many waiters")
+					break
 				}
 			}
 		}
-	}
-	_, hwm := rssMiB(pid)
-	jr.PeakRSSMiB = max(jr.PeakRSSMiB, hwm)
+	})
 	// One more poll interval: a read after the end would show now.
 	logf("job-waiters: all waiters finished; watching the upstream one more poll interval")
 	select {

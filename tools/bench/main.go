@@ -9,6 +9,7 @@
 //	go run ./bench --install-nginx   # apt-get install nginx-light first if nginx is missing
 //	go run ./bench --accounting-only # only the accounting comparison (issue 11), a minute or two
 //	go run ./bench --only job-waiters # only the job-waiters run (10,000 event streams on 100 jobs), about a minute and a half
+//	go run ./bench --only realtime   # only the realtime run (2,000 relayed WebSocket sessions), about a minute
 //
 // It finds the repository from the working directory (the tools module or the root: `go
 // -C tools run ./bench` works too) and builds ./cmd/aiproxy there. Without nginx, and
@@ -23,6 +24,12 @@
 // many event streams (GET …/jobs/{id}/events/) and fails the run unless the simulator is
 // read at most once per poll interval per job, aiproxy holds at most 32 KiB of RSS per
 // waiter, and every waiter gets done within one poll interval of the completion.
+//
+// The realtime run (realtime.go) opens 2,000 WebSocket sessions of ElevenLabs'
+// tts-websocket straight to an echo server in this process, then the same through aiproxy,
+// and fails the run if a frame is dropped, duplicated, reordered or corrupted; it reports
+// the added latency per frame (target p50 ≤ 1 ms) and aiproxy's RSS per session (≤ 64 KiB)
+// as met or missed.
 //
 // See docs/benchmarks.md for the method and its caveats.
 package main

@@ -202,32 +202,21 @@ func holdStreams(ctx context.Context, base, apiKey string, pid int, pprofURL str
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	snap := false
-	t := time.NewTicker(500 * time.Millisecond)
-	defer t.Stop()
-	for loop := true; loop; {
-		select {
-		case <-done:
-			loop = false
-		case <-t.C:
-			cur, _ := rssMiB(pid)
-			s.PeakRSSMiB = max(s.PeakRSSMiB, cur)
-			if !snap && (opened.Load() == int64(n) || time.Since(rampEnd) > hold/2) {
-				// Let the last handshakes settle before the snapshot.
-				time.Sleep(time.Second)
-				snap = true
-				s.RSSAllOpenMiB, _ = rssMiB(pid)
-				if st, err := procStatus(pid); err == nil {
-					s.Threads = int(st["Threads"])
-				}
-				if pprofURL != "" {
-					s.Goroutines = goroutineCount(pprofURL)
-				}
-				logf("streams: %d open, aiproxy RSS %.0f MiB", opened.Load(), s.RSSAllOpenMiB)
+	s.PeakRSSMiB = watchRSS(pid, 500*time.Millisecond, done, func() {
+		if !snap && (opened.Load() == int64(n) || time.Since(rampEnd) > hold/2) {
+			// Let the last handshakes settle before the snapshot.
+			time.Sleep(time.Second)
+			snap = true
+			s.RSSAllOpenMiB, _ = rssMiB(pid)
+			if st, err := procStatus(pid); err == nil {
+				s.Threads = int(st["Threads"])
 			}
+			if pprofURL != "" {
+				s.Goroutines = goroutineCount(pprofURL)
+			}
+			logf("streams: %d open, aiproxy RSS %.0f MiB", opened.Load(), s.RSSAllOpenMiB)
 		}
-	}
-	_, hwm := rssMiB(pid)
-	s.PeakRSSMiB = max(s.PeakRSSMiB, hwm)
+	})
 	s.Opened, s.Completed = int(opened.Load()), int(completed.Load())
 	if s.Opened > 0 {
 		s.KiBPerStream = (s.RSSAllOpenMiB - s.IdleRSSMiB) * 1024 / float64(s.Opened)

@@ -151,6 +151,31 @@ func rssMiB(pid int) (cur, peak float64) {
 	return float64(st["VmRSS"]) / 1024, float64(st["VmHWM"]) / 1024
 }
 
+// watchRSS samples the resident set of pid every interval until done is closed, calling
+// each (when not nil) after every sample, and returns the peak in MiB: the highest sample,
+// or the kernel's high-water mark (VmHWM) at the end when that is higher. The runs that
+// hold many connections open (streams, job waiters, realtime sessions) use it for their
+// peak and take their own snapshot in each.
+func watchRSS(pid int, every time.Duration, done <-chan struct{}, each func()) float64 {
+	var peak float64
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for loop := true; loop; {
+		select {
+		case <-done:
+			loop = false
+		case <-t.C:
+			cur, _ := rssMiB(pid)
+			peak = max(peak, cur)
+			if each != nil {
+				each()
+			}
+		}
+	}
+	_, hwm := rssMiB(pid)
+	return max(peak, hwm)
+}
+
 // raiseFileLimit lifts RLIMIT_NOFILE to want (children inherit it). Ten thousand open
 // streams take about three descriptors each across the processes, and each process holds
 // its share.

@@ -225,6 +225,7 @@ type report struct {
 	Streams        *streamsRun       `json:"streams,omitempty"`
 	Accounting     *accountingReport `json:"accounting,omitempty"`
 	JobWaiters     *jobWaitersRun    `json:"job_waiters,omitempty"`
+	Realtime       *realtimeRun      `json:"realtime,omitempty"`
 	Notes          []string          `json:"notes,omitempty"`
 	Elapsed        time.Duration     `json:"-"`
 	ElapsedS       float64           `json:"elapsed_s"`
@@ -327,6 +328,10 @@ func (r *report) markdown() string {
 	if r.JobWaiters != nil {
 		b.WriteString("\n")
 		b.WriteString(r.JobWaiters.markdown())
+	}
+	if r.Realtime != nil {
+		b.WriteString("\n")
+		b.WriteString(r.Realtime.markdown())
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "\n- %s", n)
