@@ -125,6 +125,9 @@ type Meter struct {
 	// states its media's duration while it is still dubbing, and when it failed); nil: any
 	// answer in which OutputSeconds finds a length.
 	CompletedWhen *Condition
+	// AudioSeconds meters a websocket action by the seconds of audio its client sends
+	// (realtime.go); nil on every other action.
+	AudioSeconds *AudioMeter
 }
 
 // Completed reports whether answer, a decoded 2xx json answer of the action's poll_action,
@@ -224,10 +227,11 @@ type listFilterFile struct {
 }
 
 type meterFile struct {
-	Characters    *string        `yaml:"characters"`
-	Seconds       *string        `yaml:"seconds"`
-	OutputSeconds *string        `yaml:"output_seconds"`
-	CompletedWhen *conditionFile `yaml:"completed_when"`
+	Characters    *string         `yaml:"characters"`
+	Seconds       *string         `yaml:"seconds"`
+	OutputSeconds *string         `yaml:"output_seconds"`
+	CompletedWhen *conditionFile  `yaml:"completed_when"`
+	AudioSeconds  *audioMeterFile `yaml:"audio_seconds"` // websocket actions (realtime.go)
 }
 
 type conditionFile struct {

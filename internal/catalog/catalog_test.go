@@ -381,4 +381,17 @@ func TestBuiltinRealtimeActions(t *testing.T) {
 	if !slices.Contains(svc.Endpoint("agent-conversation").Query, "agent_id") {
 		t.Error("agent-conversation does not allow agent_id")
 	}
+	// Metered in characters of text (TTS), seconds of audio (speech to text), session
+	// seconds (agents).
+	if e := svc.Endpoint("tts-websocket"); e.Meter.Characters == nil || e.SessionSeconds() {
+		t.Error("tts-websocket is not metered in characters")
+	}
+	stt := svc.Endpoint("stt-realtime")
+	if m := stt.Meter.AudioSeconds; m == nil || stt.SessionSeconds() || m.FormatQuery != "audio_format" || len(m.Formats) != 7 ||
+		m.Formats["pcm_44100"] != (AudioFormat{SampleRate: 44100, BytesPerSample: 2}) || m.Formats["ulaw_8000"] != (AudioFormat{SampleRate: 8000, BytesPerSample: 1}) {
+		t.Errorf("stt-realtime meter = %+v, want seconds of audio", stt.Meter.AudioSeconds)
+	}
+	if !svc.Endpoint("agent-conversation").SessionSeconds() {
+		t.Error("agent-conversation is not metered in session seconds")
+	}
 }

@@ -1,9 +1,12 @@
 package catalog
 
 import (
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/aiproxy/aiproxy"
 )
 
 func TestLoadRealtimeEndpoint(t *testing.T) {
@@ -59,6 +62,89 @@ func TestLoadRealtimeRefusals(t *testing.T) {
 			_, err := Load(files("acme.yaml", header+ep))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// audioEndpoint is a websocket action metered in seconds of audio, with meter lines
+// replaced by the case's.
+func audioEndpoint(transport, query, audio string) string {
+	return "  - slug: listen\n    method: GET\n    path: /v1/listen\n" + transport +
+		"    request_mode: raw\n    response_mode: passthrough\n" + query +
+		"    meter:\n      audio_seconds:\n" + audio
+}
+
+const okAudioMeter = `        pointer: /audio_base_64
+        sample_rate_pointer: /sample_rate
+        format_query: audio_format
+        default_format: pcm_16000
+        formats:
+          pcm_16000: {sample_rate: 16000, bytes_per_sample: 2}
+          pcm_8000: {sample_rate: 8000, bytes_per_sample: 2}
+          ulaw_8000: {sample_rate: 8000, bytes_per_sample: 1}
+`
+
+func TestLoadRealtimeAudioMeter(t *testing.T) {
+	c, err := Load(files("acme.yaml", header+
+		audioEndpoint("    transport: websocket\n", "    query: [audio_format]\n", okAudioMeter)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := c.Service("acme").Endpoint("listen")
+	m := e.Meter.AudioSeconds
+	if m == nil || m.Pointer.String() != "/audio_base_64" || m.SampleRatePointer.String() != "/sample_rate" ||
+		m.FormatQuery != "audio_format" || m.DefaultFormat != "pcm_16000" ||
+		m.Formats["ulaw_8000"] != (AudioFormat{SampleRate: 8000, BytesPerSample: 1}) {
+		t.Fatalf("meter = %+v", m)
+	}
+	if e.SessionSeconds() {
+		t.Error("a session metered in seconds of audio is not metered in session seconds")
+	}
+	if got := m.FormatNames(); !slices.Equal(got, []string{"pcm_8000", "pcm_16000", "ulaw_8000"}) {
+		t.Errorf("FormatNames = %v", got)
+	}
+	for _, tc := range []struct {
+		query, want, err string
+	}{
+		{"", "pcm_16000", ""},
+		{"audio_format=ulaw_8000", "ulaw_8000", ""},
+		{"audio_format=mp3", "", "Unknown value 'mp3' of query parameter 'audio_format'; accepted values: pcm_8000, pcm_16000, ulaw_8000."},
+		{"audio_format=pcm_8000&audio_format=pcm_16000", "", "Query parameter 'audio_format' must be given once."},
+	} {
+		q, _ := url.ParseQuery(tc.query)
+		name, _, err := m.Format(q)
+		if name != tc.want || (err == nil) != (tc.err == "") ||
+			err != nil && (aiproxy.ErrorCode(err) != aiproxy.EINVALID || !strings.Contains(err.Error(), "message="+tc.err)) {
+			t.Errorf("Format(%s) = %q, %v; want %q, %q", tc.query, name, err, tc.want, tc.err)
+		}
+	}
+}
+
+func TestLoadRealtimeAudioMeterRefusals(t *testing.T) {
+	const ws, q = "    transport: websocket\n", "    query: [audio_format]\n"
+	replace := func(old, new string) string { return strings.Replace(okAudioMeter, old, new, 1) }
+	for _, tc := range []struct{ name, ep, want string }{
+		{"on an http action", audioEndpoint("", "", okAudioMeter), "meter: audio_seconds: needs transport websocket"},
+		{"no pointer", audioEndpoint(ws, q, replace("        pointer: /audio_base_64\n", "")), "meter: audio_seconds: missing pointer"},
+		{"the whole message", audioEndpoint(ws, q, replace("pointer: /audio_base_64", `pointer: ""`)), `meter: audio_seconds: missing pointer`},
+		{"a bad pointer", audioEndpoint(ws, q, replace("pointer: /audio_base_64", "pointer: audio")), "meter: audio_seconds: pointer:"},
+		{"a bad rate pointer", audioEndpoint(ws, q, replace("sample_rate_pointer: /sample_rate", "sample_rate_pointer: /a/*")), `meter: audio_seconds: sample_rate_pointer: "/a/*"`},
+		{"format_query not allowed", audioEndpoint(ws, "    query: [model_id]\n", okAudioMeter), `meter: audio_seconds: format_query "audio_format" is not in query`},
+		{"unknown default", audioEndpoint(ws, q, replace("default_format: pcm_16000", "default_format: mp3")), `meter: audio_seconds: default_format "mp3" is not in formats`},
+		{"no way to choose", audioEndpoint(ws, q, replace("        format_query: audio_format\n        default_format: pcm_16000\n", "")), "meter: audio_seconds: needs format_query"},
+		{"no formats", audioEndpoint(ws, q, strings.Split(okAudioMeter, "        formats:")[0]), "meter: audio_seconds: missing formats"},
+		{"a zero rate", audioEndpoint(ws, q, replace("sample_rate: 8000, bytes_per_sample: 1", "sample_rate: 0, bytes_per_sample: 1")), "meter: audio_seconds: formats: ulaw_8000: sample_rate and bytes_per_sample must be above 0"},
+		{"an unknown field", audioEndpoint(ws, q, replace("pointer: /audio_base_64", "pointer: /audio_base_64\n        field: /x")), "field field not found"},
+		{"with characters", audioEndpoint(ws, q, okAudioMeter) + "      characters: /text\n", "meter: audio_seconds: is a session's only meter"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(files("acme.yaml", header+tc.ep))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v, want %q", err, tc.want)
+			}
+			if !strings.Contains(err.Error(), `endpoint "listen"`) && !strings.Contains(tc.want, "not found") {
+				t.Errorf("error %v does not name the action", err)
 			}
 		})
 	}

@@ -275,6 +275,11 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request, org *aipr
 		s.tenancy.Refused(org, slug, action)
 		return aiproxy.Errorf(aiproxy.EINVALID, "%v", err)
 	}
+	audio, query, err := audioFormat(ep, query)
+	if err != nil {
+		s.tenancy.Refused(org, slug, action)
+		return err
+	}
 	deprecationHeaders(w.Header(), r.URL.Path, ep)
 	if err := s.throttle(w, r, org); err != nil {
 		s.tenancy.Refused(org, slug, action)
@@ -301,7 +306,7 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request, org *aipr
 			return err
 		}
 	}
-	sess := &realtimeSession{s: s, ep: ep, limits: s.rt.limits, scrub: gateway.NewScrubber(key)}
+	sess := &realtimeSession{s: s, ep: ep, limits: s.rt.limits, scrub: gateway.NewScrubber(key), audio: audio}
 	if !s.noAccounting {
 		sess.take = inv.Take // units as they are spent: budget and usage (realtime_budget.go)
 	}
@@ -327,6 +332,9 @@ type realtimeSession struct {
 	// take adds units spent to the call, from the org's budget (tenancy.Invocation.Take);
 	// nil without accounting.
 	take func(context.Context, aiproxy.Units) error
+	// audio counts the seconds of audio the client sent, for an action metered so
+	// (realtime_audio.go); nil for another.
+	audio *audioMeter
 
 	last    atomic.Int64 // unix nanoseconds of the last message either way
 	started time.Time
@@ -458,10 +466,26 @@ func (ss *realtimeSession) pump(ctx context.Context, from, to *websocket.Conn, f
 			if typ == websocket.MessageText {
 				var units aiproxy.Units
 				data, units = ss.clientText(data)
+				var chunk *audioChunk
+				if ss.audio != nil {
+					var stop closing
+					var ok bool
+					if chunk, stop, ok = ss.audio.measure(data); !ok {
+						return stop
+					}
+					units = chunk.units()
+				}
 				// Taken before the message goes on: one over the budget never does.
 				if stop, ok := ss.charge(units); !ok {
 					return stop
 				}
+				if ss.audio != nil {
+					ss.audio.forwarded(chunk)
+				}
+			} else if ss.audio != nil {
+				// Audio the gateway cannot count must not reach the provider.
+				return closing{client: websocket.StatusUnsupportedData, clientReason: "binary messages are not accepted",
+					upstream: websocket.StatusNormalClosure, upstreamReason: "invalid client message"}
 			}
 		} else if typ == websocket.MessageText {
 			data = ss.scrub.Text(data)

@@ -380,7 +380,7 @@ func TestRealtimeProviderRefusalIs502AndSecondsAreMetered(t *testing.T) {
 	if rec := e.up.last(t); rec.Path != "/v1/speech-to-text/realtime" || rec.RawQuery != "audio_format=pcm_16000&model_id=scribe_v2_realtime" {
 		t.Errorf("upstream handshake %s ?%s", rec.Path, rec.RawQuery)
 	}
-	// stt-realtime has no characters meter: its session is metered in seconds, rounded up.
+	// stt-realtime is metered in seconds of audio: 3 bytes of pcm_16000 begin its first second.
 	deadline := time.Now().Add(3 * time.Second)
 	for {
 		e.mgr.Meter.Flush(context.Background())
