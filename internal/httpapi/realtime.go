@@ -1,10 +1,13 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -63,14 +66,29 @@ type RealtimeLimits struct {
 	SessionLease time.Duration // how long a shared count holds a session its replica stopped renewing
 }
 
+// newDialClient is the HTTP client the relay dials providers with. A WebSocket connection
+// is never reused, and the WebSocket library reads and writes through buffers of its own:
+// the transport's are kept small, as each session holds them for its lifetime.
+func newDialClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout: 10 * time.Second,
+		DisableKeepAlives:   true,
+		ReadBufferSize:      512,
+		WriteBufferSize:     512,
+	}}
+}
+
 // realtimeHub counts the sessions in progress per org and ends them all on Close.
 type realtimeHub struct {
-	limits RealtimeLimits
-	ctx    context.Context
-	cancel context.CancelFunc
-	mu     sync.Mutex
-	perOrg map[int64]int
-	wg     sync.WaitGroup
+	dialClient *http.Client // dials the providers (newDialClient)
+	limits     RealtimeLimits
+	ctx        context.Context
+	cancel     context.CancelFunc
+	mu         sync.Mutex
+	perOrg     map[int64]int
+	wg         sync.WaitGroup
 }
 
 func newRealtimeHub(l RealtimeLimits) *realtimeHub {
@@ -90,7 +108,7 @@ func newRealtimeHub(l RealtimeLimits) *realtimeHub {
 		l.SessionLease = DefaultRealtimeSessionLease
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &realtimeHub{limits: l, ctx: ctx, cancel: cancel, perOrg: map[int64]int{}}
+	return &realtimeHub{limits: l, ctx: ctx, cancel: cancel, perOrg: map[int64]int{}, dialClient: newDialClient()}
 }
 
 var errRealtimeSessions = &aiproxy.Error{Code: aiproxy.ETHROTTLED, RetryAfter: "1",
@@ -290,7 +308,12 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request, org *aipr
 		s.tenancy.Refused(org, slug, action)
 		return err
 	}
-	defer leave()
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			leave()
+		}
+	}()
 
 	inv := s.tenancy.NewInvocation(actorFrom(r), org, st, ep, requestID(r.Context()))
 	key, source, err := s.vault.Resolve(r.Context(), st.Service.Slug, org.ID, st.Policy)
@@ -310,16 +333,41 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request, org *aipr
 	if !s.noAccounting {
 		sess.take = inv.Take // units as they are spent: budget and usage (realtime_budget.go)
 	}
-	status, err := sess.run(w, r, st.Service, escaped, query, key)
-	if !s.noAccounting {
+	detached := context.WithoutCancel(r.Context())
+	finish := func(status int, err error) {
+		if s.noAccounting {
+			return
+		}
 		outcome := tenancy.Outcome{Sent: status != 0, Answered: status != 0, Status: status, Err: err}
 		if status == http.StatusSwitchingProtocols {
 			outcome.Status = http.StatusOK // a session held: an accepted call
 		}
-		inv.Finish(context.WithoutCancel(r.Context()), outcome)
+		inv.Finish(detached, outcome)
 	}
+	client, up, status, err := sess.connect(w, r, st.Service, escaped, query, key)
 	li.upstreamStatus = status
-	return err
+	if client == nil {
+		finish(status, err)
+		return err
+	}
+	// The session outlives its request: the handler returns, and with it the request's
+	// state and stack; the session holds two goroutines, one per direction (relay), until
+	// it ends, then settles its usage and leaves the org's count. The hub waits for it on
+	// shutdown.
+	handedOff = true
+	reqID := requestID(r.Context())
+	go func() {
+		defer leave()
+		c := sess.relay(client, up)
+		finish(status, nil)
+		// The request's log line told of the upgrade; this one tells how the session went.
+		s.logger.Info("realtime session ended", slog.String("request_id", reqID), slog.String("org", org.Slug),
+			slog.String("service", slug), slog.String("action", action),
+			slog.Duration("duration", time.Since(sess.started).Round(time.Millisecond)),
+			slog.Int("client_close", int(c.client)), slog.String("client_reason", c.clientReason),
+			slog.Int("provider_close", int(c.upstream)))
+	}()
+	return nil
 }
 
 // realtimeSession is one relayed session.
@@ -340,40 +388,41 @@ type realtimeSession struct {
 	started time.Time
 }
 
-// run dials the provider, upgrades the client and relays until the session ends. status
-// is the provider's handshake status (101 once connected, 0 when it was not reached); an
-// error is returned only before the upgrade (after it, closes say what happened).
-func (ss *realtimeSession) run(w http.ResponseWriter, r *http.Request, svc *catalog.Service, escaped string, q url.Values, key string) (int, error) {
+// connect dials the provider and upgrades the client: both connections once the session
+// holds (the caller relays them), else nil. status is the provider's handshake status (101
+// once connected, 0 when it was not reached); an error is returned only before the upgrade
+// (a client whose upgrade failed was answered by Accept).
+func (ss *realtimeSession) connect(w http.ResponseWriter, r *http.Request, svc *catalog.Service, escaped string, q url.Values, key string) (client, up *websocket.Conn, status int, err error) {
 	u, err := ss.s.gateway.UpstreamURL(svc, ss.ep, escaped, q)
 	if err != nil {
-		return 0, err
+		return nil, nil, 0, err
 	}
 	dialCtx, cancelDial := context.WithTimeout(r.Context(), svc.TimeoutFor(ss.ep))
 	defer cancelDial()
 	up, resp, err := websocket.Dial(dialCtx, u.String(), &websocket.DialOptions{
+		HTTPClient:      ss.s.rt.dialClient,
 		HTTPHeader:      gateway.CredentialHeader(svc, key),
 		CompressionMode: websocket.CompressionDisabled,
 		Subprotocols:    providerSubprotocols(r),
 	})
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
-			return resp.StatusCode, &aiproxy.Error{Code: aiproxy.EUPSTREAM,
+			return nil, nil, resp.StatusCode, &aiproxy.Error{Code: aiproxy.EUPSTREAM,
 				Message: fmt.Sprintf("The provider refused the WebSocket session (status %d).", resp.StatusCode),
 				Fields:  map[string]any{"upstream_status": resp.StatusCode}, Err: err}
 		}
 		if dialCtx.Err() != nil {
-			return 0, &aiproxy.Error{Code: aiproxy.EUPSTREAMTIMEOUT, Message: "The provider did not answer in time.", Err: err}
+			return nil, nil, 0, &aiproxy.Error{Code: aiproxy.EUPSTREAMTIMEOUT, Message: "The provider did not answer in time.", Err: err}
 		}
-		return 0, &aiproxy.Error{Code: aiproxy.EUPSTREAM, Message: "The provider could not be reached.", Err: err}
+		return nil, nil, 0, &aiproxy.Error{Code: aiproxy.EUPSTREAM, Message: "The provider could not be reached.", Err: err}
 	}
-	defer up.CloseNow()
 	up.SetReadLimit(ss.limits.MaxMessageBytes)
 
 	// A hijacked connection keeps the deadlines the server set on it.
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
-	client, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	client, err = websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols: acceptedSubprotocols(r, up.Subprotocol()),
 		// Authentication is by key or token, never by cookie: a page of another origin
 		// gains nothing a script with the token could not do (docs/realtime.md).
@@ -382,12 +431,10 @@ func (ss *realtimeSession) run(w http.ResponseWriter, r *http.Request, svc *cata
 	})
 	if err != nil {
 		up.Close(websocket.StatusGoingAway, "client handshake failed")
-		return http.StatusSwitchingProtocols, nil // Accept answered the client
+		return nil, nil, http.StatusSwitchingProtocols, nil // Accept answered the client
 	}
-	defer client.CloseNow()
 	client.SetReadLimit(ss.limits.MaxMessageBytes)
-	ss.relay(client, up)
-	return http.StatusSwitchingProtocols, nil
+	return client, up, http.StatusSwitchingProtocols, nil
 }
 
 // closing is how one side ended: the code and reason to send each side.
@@ -397,110 +444,157 @@ type closing struct {
 	upstreamReason   string
 }
 
-// relay pumps both ways until one side ends or a limit fires, then closes both.
-func (ss *realtimeSession) relay(client, up *websocket.Conn) {
+// relay pumps both ways until one side ends or a limit fires, then closes both. It runs
+// the client's direction itself and the provider's in one goroutine; the limits are timers
+// that fire on their own (no goroutine waits for them), so that an idle session costs two
+// parked goroutines and its connections' buffers.
+func (ss *realtimeSession) relay(client, up *websocket.Conn) (ended closing) {
+	defer client.CloseNow()
+	defer up.CloseNow()
 	ss.started = time.Now()
 	ss.last.Store(ss.started.UnixNano())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan closing, 2)
-	go func() { done <- ss.pump(ctx, client, up, true) }()
-	go func() { done <- ss.pump(ctx, up, client, false) }()
 
-	idle := time.NewTimer(ss.limits.IdleTimeout)
-	defer idle.Stop()
-	maxDur := time.NewTimer(ss.limits.MaxDuration)
-	defer maxDur.Stop()
-	secs := ss.secondsClock()
-	defer secs.stop()
-	var c closing
-wait:
-	for {
-		select {
-		case c = <-done:
-			break wait
-		case <-idle.C:
-			since := time.Since(time.Unix(0, ss.last.Load()))
-			if since < ss.limits.IdleTimeout {
-				idle.Reset(ss.limits.IdleTimeout - since)
-				continue
-			}
-			c = closing{client: CloseIdleTimeout, clientReason: "idle timeout",
-				upstream: websocket.StatusNormalClosure, upstreamReason: "idle timeout"}
-			break wait
-		case <-maxDur.C:
-			c = closing{client: CloseMaxDuration, clientReason: "session duration limit",
-				upstream: websocket.StatusNormalClosure, upstreamReason: "session duration limit"}
-			break wait
-		case <-secs.C():
-			if stop, ok := ss.nextSecond(secs); !ok {
-				c = stop
-				break wait
-			}
-		case <-ss.s.rt.ctx.Done():
-			c = closing{client: CloseServerStopped, clientReason: "gateway shutting down",
-				upstream: websocket.StatusGoingAway, upstreamReason: "gateway shutting down"}
-			break wait
-		}
+	// end closes both sides once, as the first of the pumps and limits to finish says; the
+	// closes run at once, each waiting for its peer's answer (at most 5 s).
+	var once sync.Once
+	closed := make(chan struct{})
+	end := func(c closing) {
+		once.Do(func() {
+			ended = c
+			go func() {
+				defer close(closed)
+				var wg sync.WaitGroup
+				wg.Add(1)
+				go func() { defer wg.Done(); _ = up.Close(c.upstream, c.upstreamReason) }()
+				_ = client.Close(c.client, c.clientReason)
+				wg.Wait()
+			}()
+		})
 	}
-	// Both closes at once: each waits for its peer's answer (at most 5 s).
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); _ = client.Close(c.client, c.clientReason) }()
-	go func() { defer wg.Done(); _ = up.Close(c.upstream, c.upstreamReason) }()
-	wg.Wait()
+
+	var idle *time.Timer
+	idle = time.AfterFunc(ss.limits.IdleTimeout, func() {
+		if since := time.Since(time.Unix(0, ss.last.Load())); since < ss.limits.IdleTimeout {
+			idle.Reset(ss.limits.IdleTimeout - since)
+			return
+		}
+		end(closing{client: CloseIdleTimeout, clientReason: "idle timeout",
+			upstream: websocket.StatusNormalClosure, upstreamReason: "idle timeout"})
+	})
+	defer idle.Stop()
+	maxDur := time.AfterFunc(ss.limits.MaxDuration, func() {
+		end(closing{client: CloseMaxDuration, clientReason: "session duration limit",
+			upstream: websocket.StatusNormalClosure, upstreamReason: "session duration limit"})
+	})
+	defer maxDur.Stop()
+	stopShutdown := context.AfterFunc(ss.s.rt.ctx, func() {
+		end(closing{client: CloseServerStopped, clientReason: "gateway shutting down",
+			upstream: websocket.StatusGoingAway, upstreamReason: "gateway shutting down"})
+	})
+	defer stopShutdown()
+	secs := ss.startSecondsClock(end)
+	defer secs.stop()
+
+	fromProvider := make(chan struct{})
+	go func() {
+		defer close(fromProvider)
+		end(ss.pump(ctx, up, client, false))
+	}()
+	end(ss.pump(ctx, client, up, true))
+	<-closed
 	cancel()
-	<-done
+	<-fromProvider
+	return ended // written before closed was closed
 }
 
 // pump copies messages from one side to the other in order. fromClient: credential fields
 // are removed from JSON text and metered text counted; else the key is scrubbed.
 func (ss *realtimeSession) pump(ctx context.Context, from, to *websocket.Conn, fromClient bool) closing {
 	for {
-		typ, data, err := from.Read(ctx)
+		typ, msg, err := readMessage(ctx, from)
 		if err != nil {
 			return ss.closingOf(err, fromClient)
 		}
-		ss.last.Store(time.Now().UnixNano())
-		if fromClient {
-			if typ == websocket.MessageText {
-				var units aiproxy.Units
-				data, units = ss.clientText(data)
-				var chunk *audioChunk
-				if ss.audio != nil {
-					var stop closing
-					var ok bool
-					if chunk, stop, ok = ss.audio.measure(data); !ok {
-						return stop
-					}
-					units = chunk.units()
-				}
-				// Taken before the message goes on: one over the budget never does.
-				if stop, ok := ss.charge(units); !ok {
-					return stop
-				}
-				if ss.audio != nil {
-					ss.audio.forwarded(chunk)
-				}
-			} else if ss.audio != nil {
-				// Audio the gateway cannot count must not reach the provider.
-				return closing{client: websocket.StatusUnsupportedData, clientReason: "binary messages are not accepted",
-					upstream: websocket.StatusNormalClosure, upstreamReason: "invalid client message"}
-			}
-		} else if typ == websocket.MessageText {
-			data = ss.scrub.Text(data)
-		} else {
-			data = ss.scrub.Binary(data)
-		}
-		if err := to.Write(ctx, typ, data); err != nil {
-			// The other side is gone: its own read says how; close this one as going away.
-			if fromClient {
-				return closing{client: CloseUpstreamGone, clientReason: "provider connection lost",
-					upstream: websocket.StatusGoingAway}
-			}
-			return closing{client: websocket.StatusGoingAway, upstream: websocket.StatusGoingAway, upstreamReason: "client gone"}
+		c, ok := ss.forward(ctx, typ, msg.Bytes(), to, fromClient)
+		putMessage(msg)
+		if !ok {
+			return c
 		}
 	}
+}
+
+// messagePool holds message buffers between messages: a session waiting for its next
+// message holds none.
+var messagePool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledMessage bounds the buffers kept for reuse; a larger one is left to the GC.
+const maxPooledMessage = 64 << 10
+
+// readMessage reads one whole message into a pooled buffer (putMessage returns it).
+func readMessage(ctx context.Context, c *websocket.Conn) (websocket.MessageType, *bytes.Buffer, error) {
+	typ, r, err := c.Reader(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	b := messagePool.Get().(*bytes.Buffer)
+	b.Reset()
+	if _, err := b.ReadFrom(r); err != nil {
+		putMessage(b)
+		return 0, nil, err
+	}
+	return typ, b, nil
+}
+
+func putMessage(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledMessage {
+		messagePool.Put(b)
+	}
+}
+
+// forward passes one message on, as pump says; false: the session ends as c says.
+func (ss *realtimeSession) forward(ctx context.Context, typ websocket.MessageType, data []byte, to *websocket.Conn, fromClient bool) (closing, bool) {
+	ss.last.Store(time.Now().UnixNano())
+	if fromClient {
+		if typ == websocket.MessageText {
+			var units aiproxy.Units
+			data, units = ss.clientText(data)
+			var chunk *audioChunk
+			if ss.audio != nil {
+				var stop closing
+				var ok bool
+				if chunk, stop, ok = ss.audio.measure(data); !ok {
+					return stop, false
+				}
+				units = chunk.units()
+			}
+			// Taken before the message goes on: one over the budget never does.
+			if stop, ok := ss.charge(units); !ok {
+				return stop, false
+			}
+			if ss.audio != nil {
+				ss.audio.forwarded(chunk)
+			}
+		} else if ss.audio != nil {
+			// Audio the gateway cannot count must not reach the provider.
+			return closing{client: websocket.StatusUnsupportedData, clientReason: "binary messages are not accepted",
+				upstream: websocket.StatusNormalClosure, upstreamReason: "invalid client message"}, false
+		}
+	} else if typ == websocket.MessageText {
+		data = ss.scrub.Text(data)
+	} else {
+		data = ss.scrub.Binary(data)
+	}
+	if err := to.Write(ctx, typ, data); err != nil {
+		// The other side is gone: its own read says how; close this one as going away.
+		if fromClient {
+			return closing{client: CloseUpstreamGone, clientReason: "provider connection lost",
+				upstream: websocket.StatusGoingAway}, false
+		}
+		return closing{client: websocket.StatusGoingAway, upstream: websocket.StatusGoingAway, upstreamReason: "client gone"}, false
+	}
+	return closing{}, true
 }
 
 // closingOf turns the error that ended a read into the closes of both sides: a close frame is

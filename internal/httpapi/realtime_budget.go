@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -76,36 +77,48 @@ func (ss *realtimeSession) charge(units aiproxy.Units) (stop closing, ok bool) {
 		upstream: websocket.StatusNormalClosure, upstreamReason: "budget unavailable"}, false
 }
 
-// secondsClock fires when each next second of a session metered in seconds begins; the
-// first was taken with the call. A nil clock never fires.
+// secondsClock takes each next second of a session metered in seconds as it begins (the
+// first was taken with the call), and ends the session when one cannot be taken. A nil
+// clock does nothing.
 type secondsClock struct {
-	t     *time.Timer
-	begun int64 // seconds taken
-	start time.Time
+	mu      sync.Mutex
+	stopped bool
+	t       *time.Timer
+	begun   int64 // seconds taken
+	start   time.Time
 }
 
-func (ss *realtimeSession) secondsClock() *secondsClock {
+func (ss *realtimeSession) startSecondsClock(end func(closing)) *secondsClock {
 	if ss.take == nil || !ss.ep.SessionSeconds() {
 		return nil
 	}
-	return &secondsClock{t: time.NewTimer(time.Second), begun: 1, start: ss.started}
-}
-
-func (k *secondsClock) C() <-chan time.Time {
-	if k == nil {
-		return nil
-	}
-	return k.t.C
+	k := &secondsClock{begun: 1, start: ss.started}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.t = time.AfterFunc(time.Second, func() {
+		if stop, ok := ss.nextSecond(k); !ok {
+			end(stop)
+		}
+	})
+	return k
 }
 
 func (k *secondsClock) stop() {
 	if k != nil {
+		k.mu.Lock()
+		k.stopped = true
 		k.t.Stop()
+		k.mu.Unlock()
 	}
 }
 
 // nextSecond takes the second that begins now, and sets the clock for the one after.
 func (ss *realtimeSession) nextSecond(k *secondsClock) (closing, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.stopped {
+		return closing{}, true // the session ended meanwhile
+	}
 	if stop, ok := ss.charge(aiproxy.Units{aiproxy.UnitSeconds: 1}); !ok {
 		return stop, false
 	}

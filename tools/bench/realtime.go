@@ -465,15 +465,12 @@ func realtime(ctx context.Context, ai *aiproxyInstall, tmp string, n, k int, int
 			return nil, err
 		}
 	}
-	// Every session uses the bench's one key and org: lift the bound on the key's requests
-	// in progress and raise the org's sessions to the run's (a build without the flag keeps
-	// its default, and the caller asked for no more sessions than that).
+	// Every session uses the bench's one org: raise its sessions to the run's (a build
+	// without the flag keeps its default, and the caller asked for no more sessions than
+	// that). A session is not a request in progress of its key, so that bound stays.
 	var extra []string
 	if ai.realtimeFlag {
 		extra = append(extra, "--realtime-sessions-per-org", strconv.Itoa(n+1))
-	}
-	if ai.inflightFlag {
-		extra = append(extra, "--max-inflight-per-key", "0")
 	}
 	srv, aiAddr, err := startServing(ctx, 20*time.Second, func(addr string) (*child, error) {
 		return ai.serveDB(addr, ai.db, echoURL, pprofAddr, filepath.Join(tmp, "aiproxy-realtime.log"), extra...)
