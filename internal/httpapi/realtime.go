@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -422,7 +424,7 @@ func (ss *realtimeSession) connect(w http.ResponseWriter, r *http.Request, svc *
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
-	client, err = websocket.Accept(w, r, &websocket.AcceptOptions{
+	client, err = websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
 		Subprotocols: acceptedSubprotocols(r, up.Subprotocol()),
 		// Authentication is by key or token, never by cookie: a page of another origin
 		// gains nothing a script with the token could not do (docs/realtime.md).
@@ -436,6 +438,40 @@ func (ss *realtimeSession) connect(w http.ResponseWriter, r *http.Request, svc *
 	client.SetReadLimit(ss.limits.MaxMessageBytes)
 	return client, up, http.StatusSwitchingProtocols, nil
 }
+
+// smallBuffers hands the WebSocket library the client's connection with 1 KiB buffers
+// instead of net/http's 4 KiB ones, which a session would hold for its lifetime: the
+// library reads frame headers through the buffer and writes frames through it, and a larger
+// message bypasses a buffer that is empty.
+type smallBuffers struct{ http.ResponseWriter }
+
+const sessionBufferSize = 1 << 10
+
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Flush(); err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	if n := brw.Reader.Buffered(); n > 0 {
+		// What the client sent after its upgrade request, already read, comes first: from
+		// the connection itself, as the library reads the connection past the buffer.
+		b, _ := brw.Reader.Peek(n)
+		c = &prefixedConn{Conn: c, r: io.MultiReader(bytes.NewReader(bytes.Clone(b)), c)}
+	}
+	return c, bufio.NewReadWriter(bufio.NewReaderSize(c, sessionBufferSize), bufio.NewWriterSize(c, sessionBufferSize)), nil
+}
+
+// prefixedConn is a connection whose reads begin with bytes read from it before.
+type prefixedConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *prefixedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // closing is how one side ended: the code and reason to send each side.
 type closing struct {
