@@ -3,16 +3,13 @@ package main
 import (
 	"archive/zip"
 	"bytes"
-	"context"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
 	"strings"
 	"testing"
 
-	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/internal/sim/media"
-	"github.com/aiproxy/aiproxy/internal/tenancy"
 )
 
 // TestE2EElevenLabsVoiceSearchLibraryAndSettings: the paginated voice search, the default
@@ -185,16 +182,7 @@ func TestE2EElevenLabsHistoryDownloadUsageAndToken(t *testing.T) {
 func TestE2EElevenLabsMoreOnASharedAccount(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t, 5)
-	ctx := context.Background()
-	if _, err := e.mgr.SetCredential(ctx, tenancy.CLI, e.mgr.Catalog.Service("elevenlabs"), nil, "el-platform-shared-key-e2e"); err != nil {
-		t.Fatal(err)
-	}
-	src := string(aiproxy.SourcePlatform)
-	yes := true
-	if _, err := e.mgr.UpdateSettings(ctx, tenancy.CLI, "elevenlabs", nil, tenancy.SettingsChange{Policy: &tenancy.PolicyPatch{
-		AllowPlatformKey: &yes, DefaultSource: &src}}); err != nil {
-		t.Fatal(err)
-	}
+	e.sharePlatformKey("elevenlabs", "el-platform-shared-key-e2e")
 	otherKey := e.addOrg("other", "hg-other-tenant-key", "el-other-tenant-key")
 	b := func(action string, envelope any) (int, []byte) {
 		t.Helper()

@@ -188,6 +188,22 @@ func (e *e2eEnv) addOrg(slug, heygenKey, elevenKey string) string {
 	return key
 }
 
+// sharePlatformKey stores key as the platform's key of service and makes it every org's
+// default source: the orgs share one provider account.
+func (e *e2eEnv) sharePlatformKey(service, key string) {
+	e.t.Helper()
+	ctx := context.Background()
+	if _, err := e.mgr.SetCredential(ctx, tenancy.CLI, e.mgr.Catalog.Service(service), nil, key); err != nil {
+		e.t.Fatal(err)
+	}
+	src := string(aiproxy.SourcePlatform)
+	yes := true
+	if _, err := e.mgr.UpdateSettings(ctx, tenancy.CLI, service, nil, tenancy.SettingsChange{Policy: &tenancy.PolicyPatch{
+		AllowPlatformKey: &yes, DefaultSource: &src}}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 // send POSTs body to an action as org with key, and records the action when the proxy
 // answers 2xx. The caller closes the response body.
 func (e *e2eEnv) send(org, key, service, action, contentType string, body io.Reader) *http.Response {

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/aiproxy/aiproxy"
-	"github.com/aiproxy/aiproxy/internal/tenancy"
 )
 
 // End-to-end tests of HeyGen's v3 management actions (avatar consent, renames and deletes,
@@ -152,16 +148,7 @@ func TestE2EHeyGenV3BatchesTranslationsWebhooksAndSounds(t *testing.T) {
 func TestE2EHeyGenV3ManagementOnASharedAccount(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t, 50)
-	ctx := context.Background()
-	if _, err := e.mgr.SetCredential(ctx, tenancy.CLI, e.mgr.Catalog.Service("heygen"), nil, "hg-platform-shared-key-e2e"); err != nil {
-		t.Fatal(err)
-	}
-	src := string(aiproxy.SourcePlatform)
-	yes := true
-	if _, err := e.mgr.UpdateSettings(ctx, tenancy.CLI, "heygen", nil, tenancy.SettingsChange{Policy: &tenancy.PolicyPatch{
-		AllowPlatformKey: &yes, DefaultSource: &src}}); err != nil {
-		t.Fatal(err)
-	}
+	e.sharePlatformKey("heygen", "hg-platform-shared-key-e2e")
 	otherKey := e.addOrg("other", "hg-other-tenant-key", "el-other-tenant-key")
 	a := func(action string, envelope any) (int, any) {
 		t.Helper()

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
-	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/internal/httpapi"
-	"github.com/aiproxy/aiproxy/internal/tenancy"
 )
 
 // native sends a provider-native request to the shipped gateway as org, with the gateway
@@ -51,16 +48,7 @@ func (e *e2eEnv) native(org, key, method, service, path, body string, header ...
 func TestE2ENativeHeyGenCallsKeepTheSharedAccountsRules(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t, 50)
-	ctx := context.Background()
-	if _, err := e.mgr.SetCredential(ctx, tenancy.CLI, e.mgr.Catalog.Service("heygen"), nil, "hg-platform-shared-key-native"); err != nil {
-		t.Fatal(err)
-	}
-	src := string(aiproxy.SourcePlatform)
-	yes := true
-	if _, err := e.mgr.UpdateSettings(ctx, tenancy.CLI, "heygen", nil, tenancy.SettingsChange{Policy: &tenancy.PolicyPatch{
-		AllowPlatformKey: &yes, DefaultSource: &src}}); err != nil {
-		t.Fatal(err)
-	}
+	e.sharePlatformKey("heygen", "hg-platform-shared-key-native")
 	otherKey := e.addOrg("other", "hg-other-tenant-key", "el-other-tenant-key")
 
 	look := e.v3First("avatar looks", "v3-list-avatar-looks", nil)

@@ -11,9 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"net/textproto"
-	"net/url"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/aiproxy/aiproxy"
@@ -100,7 +98,7 @@ func (s *Server) native(w http.ResponseWriter, r *http.Request) error {
 			s.tenancy.Refused(org, slug, ep.Slug)
 			return aiproxy.Errorf(aiproxy.EINVALID, "%s is the provider's WebSocket path of action '%s': connect with a WebSocket upgrade request.", providerPath, ep.Slug)
 		}
-		query, err := nativeRealtimeQuery(ep, r.URL.Query())
+		query, err := allowedQuery(ep, r.URL.Query(), nil)
 		if err != nil {
 			s.tenancy.Refused(org, slug, ep.Slug)
 			return err
@@ -181,28 +179,6 @@ func (s *Server) nativePath(r *http.Request) (string, bool) {
 		return "", false
 	}
 	return "/" + parts[skip+1], true
-}
-
-// nativeRealtimeQuery is the query of a native WebSocket request as the relay passes it
-// on: the browser token is the gateway's, and a parameter the action does not allow is
-// refused, naming it.
-func nativeRealtimeQuery(ep *catalog.Endpoint, q url.Values) (url.Values, error) {
-	pass := url.Values{}
-	var unknown []string
-	for name, vs := range q {
-		switch {
-		case name == realtimeTokenQuery:
-		case slices.Contains(ep.Query, name):
-			pass[name] = vs
-		default:
-			unknown = append(unknown, name)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return nil, aiproxy.Errorf(aiproxy.EINVALID, "Unknown query parameters for action '%s': %s.", ep.Slug, strings.Join(unknown, ", "))
-	}
-	return pass, nil
 }
 
 // nativeDroppedHeaders are request headers of a native call that describe the client's

@@ -208,26 +208,20 @@ func selectedSubprotocols(r *http.Request) []string {
 // realtimeParams splits the query into the path's parameters and those the action allows,
 // refusing any other (the token excepted) and a missing path parameter.
 func realtimeParams(ep *catalog.Endpoint, q url.Values) (path map[string]string, pass url.Values, err error) {
-	path, pass = map[string]string{}, url.Values{}
+	path = map[string]string{}
 	pathNames := ep.Path.Params()
-	var unknown []string
-	for name, vs := range q {
-		switch {
-		case name == realtimeTokenQuery:
-		case slices.Contains(pathNames, name):
-			if len(vs) != 1 {
-				return nil, nil, aiproxy.Errorf(aiproxy.EINVALID, "Query parameter '%s' must be given once.", name)
-			}
-			path[name] = vs[0]
-		case slices.Contains(ep.Query, name):
-			pass[name] = vs
-		default:
-			unknown = append(unknown, name)
+	pass, err = allowedQuery(ep, q, func(name string, vs []string) (bool, error) {
+		if !slices.Contains(pathNames, name) {
+			return false, nil
 		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return nil, nil, aiproxy.Errorf(aiproxy.EINVALID, "Unknown query parameters for action '%s': %s.", ep.Slug, strings.Join(unknown, ", "))
+		if len(vs) != 1 {
+			return true, aiproxy.Errorf(aiproxy.EINVALID, "Query parameter '%s' must be given once.", name)
+		}
+		path[name] = vs[0]
+		return true, nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	for _, name := range pathNames {
 		if path[name] == "" {
@@ -235,6 +229,36 @@ func realtimeParams(ep *catalog.Endpoint, q url.Values) (path map[string]string,
 		}
 	}
 	return path, pass, nil
+}
+
+// allowedQuery is the query a session passes on to the provider: the parameters the action
+// allows, without the browser token (the gateway's), any other refused by name. take, when
+// set, sees each other parameter first and keeps it from the query when it says so.
+func allowedQuery(ep *catalog.Endpoint, q url.Values, take func(name string, vs []string) (bool, error)) (url.Values, error) {
+	pass := url.Values{}
+	var unknown []string
+	for name, vs := range q {
+		if name == realtimeTokenQuery {
+			continue
+		}
+		if take != nil {
+			if taken, err := take(name, vs); err != nil {
+				return nil, err
+			} else if taken {
+				continue
+			}
+		}
+		if slices.Contains(ep.Query, name) {
+			pass[name] = vs
+		} else {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, aiproxy.Errorf(aiproxy.EINVALID, "Unknown query parameters for action '%s': %s.", ep.Slug, strings.Join(unknown, ", "))
+	}
+	return pass, nil
 }
 
 // errNotRealtime and errRealtimeOnly tell a client it used the wrong route for an action.

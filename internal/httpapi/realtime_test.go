@@ -212,28 +212,7 @@ func TestRealtimeRelaysBothWaysInOrderAndCarriesTheKey(t *testing.T) {
 // expectRealtimeUsage waits for org A's usage of action to read calls and characters.
 func (e *env) expectRealtimeUsage(t *testing.T, action string, calls, characters int64) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		e.mgr.Meter.Flush(context.Background())
-		r := e.do("GET", "/api/ai-proxy/orgs/org-a/usage/?group_by=service,action", "Api-Key "+e.adminA, nil)
-		var page struct {
-			Results []struct {
-				Action string           `json:"action"`
-				Calls  int64            `json:"calls"`
-				Units  map[string]int64 `json:"units"`
-			} `json:"results"`
-		}
-		_ = json.Unmarshal(r.Body, &page)
-		for _, row := range page.Results {
-			if row.Action == action && row.Calls == calls && row.Units["characters"] == characters {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("usage of %s: want calls %d characters %d, got %d %s", action, calls, characters, r.Status, r.Body)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	e.expectUnits(t, action, calls, map[string]int64{"characters": characters})
 }
 
 func TestRealtimeRefusalsComeBeforeTheUpgrade(t *testing.T) {
