@@ -101,10 +101,25 @@ func (u *upstream) last(t *testing.T) recorded {
 	return u.reqs[len(u.reqs)-1]
 }
 
-func (u *upstream) count() int {
+// countAll is the number of requests the upstream received, the watcher's too.
+func (u *upstream) countAll() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return len(u.reqs)
+}
+
+// count is the number of requests clients' calls made: the job watcher's background reads
+// (request id "watch-…", docs/jobs.md) are left out, as they come whenever a job is due.
+func (u *upstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	n := 0
+	for _, r := range u.reqs {
+		if !strings.HasPrefix(r.Header.Get("X-Request-Id"), "watch-") {
+			n++
+		}
+	}
+	return n
 }
 
 // env is a running gateway with its store.

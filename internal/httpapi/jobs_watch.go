@@ -178,7 +178,7 @@ func (w *jobWatcher) watch(ctx context.Context, j *aiproxy.Job) {
 	w.mu.Lock()
 	w.polls[j.ID]++
 	w.mu.Unlock()
-	retryAfter, err := s.pollJob(ctx, p, tenancy.CLI, org, newRequestID())
+	retryAfter, err := s.pollJob(ctx, p, tenancy.CLI, org, watchRequestPrefix+newRequestID())
 	if ctx.Err() != nil {
 		return
 	}
@@ -241,3 +241,8 @@ func (w *jobWatcher) watch(ctx context.Context, j *aiproxy.Job) {
 	}
 	later(max(next, retryAfter))
 }
+
+// watchRequestPrefix begins the request id of the watcher's reads (X-Request-Id upstream,
+// request_id in the logs), so that the gateway's own background calls can be told from
+// the calls clients made, in its logs and in the provider's.
+const watchRequestPrefix = "watch-"
