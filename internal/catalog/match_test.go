@@ -80,3 +80,40 @@ func TestMatchPrefersTheCurrentActionOfAPathTwoActionsShare(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMatchProviderPath: whatever path a native request names, Match never panics, and
+// what it matches is an action of that method whose placeholders all got one value, none
+// of them empty, "." or ".." — the values that would change the provider path's shape.
+func FuzzMatchProviderPath(f *testing.F) {
+	c, err := catalog.Builtin()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, p := range []string{"/v1/voices/abc", "/v1/voices/%2e%2e", "/v3/avatars/looks/", "//", "/v1/text-to-speech/a%2Fb/stream", "/v1/video_status.get"} {
+		f.Add("GET", p)
+		f.Add("POST", p)
+	}
+	f.Fuzz(func(t *testing.T, method, path string) {
+		for _, svc := range c.Services() {
+			ep, params, allow := svc.Match(method, path)
+			if ep == nil {
+				if params != nil {
+					t.Fatalf("no action but params %v", params)
+				}
+				continue
+			}
+			if ep.HTTPMethod != method || len(allow) != 0 {
+				t.Fatalf("%s %s matched %s %s (allow %v)", method, path, ep.HTTPMethod, ep.Slug, allow)
+			}
+			for _, name := range ep.Path.Params() {
+				v, ok := params[name]
+				if !ok || v == "" || v == "." || v == ".." {
+					t.Fatalf("%s %s: %s's {%s} = %q", method, path, ep.Slug, name, v)
+				}
+			}
+			if _, err := ep.Path.Render(params); err != nil {
+				t.Fatalf("%s %s: the matched values do not render: %v", method, path, err)
+			}
+		}
+	})
+}
