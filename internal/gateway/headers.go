@@ -231,6 +231,9 @@ func copyResponseHeaders(dst, src http.Header, s *scrubber) {
 	}
 }
 
+// ValidHeaderName reports whether name is an HTTP field name (an RFC 9110 token).
+func ValidHeaderName(name string) bool { return validHeaderName(name) }
+
 func validHeaderName(name string) bool {
 	if name == "" {
 		return false

@@ -3,8 +3,10 @@ package httpapi
 import (
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/internal/gateway"
 )
 
 // CORS answers (docs/admin-api.md, "CORS").
@@ -38,16 +40,43 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 		}
 		h.Set("Access-Control-Allow-Origin", origin)
 		h.Set("Access-Control-Allow-Methods", corsAllowMethods)
-		h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+		allowHeaders := corsAllowHeaders
+		if s.isNative(r) {
+			allowHeaders = nativeAllowHeaders(r.Header.Values("Access-Control-Request-Headers"))
+		}
+		h.Set("Access-Control-Allow-Headers", allowHeaders)
 		h.Set("Access-Control-Max-Age", corsMaxAge)
 		w.WriteHeader(http.StatusNoContent)
 		return true
 	}
 	if allowed {
 		h.Set("Access-Control-Allow-Origin", origin)
-		h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+		if s.isNative(r) {
+			// A provider's SDK reads the provider's own answer headers; requests are never
+			// credentialed (keys and tokens travel in headers, not cookies), so "*" holds.
+			h.Set("Access-Control-Expose-Headers", "*")
+		} else {
+			h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+		}
 	}
 	return false
+}
+
+// nativeAllowHeaders answers a preflight of the native route: a provider's SDK sends
+// headers of its own (its credential header, telemetry, versions), and the gateway's header
+// rules drop whatever may not reach the provider, so every header name the browser asks
+// for is allowed, with the usual ones; a name that is not a valid header token is left out.
+func nativeAllowHeaders(requested []string) string {
+	names := strings.Split(corsAllowHeaders, ", ")
+	for _, v := range requested {
+		for _, name := range strings.Split(v, ",") {
+			name = strings.TrimSpace(name)
+			if name != "" && len(names) < 64 && gateway.ValidHeaderName(name) && !slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, name) }) {
+				names = append(names, name)
+			}
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // originAllowed reports whether origin is in the deployment-wide list or in the list of the

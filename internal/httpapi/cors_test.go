@@ -159,3 +159,36 @@ func TestCORSNeverAnswersAWildcard(t *testing.T) {
 		}
 	}
 }
+
+// TestCORSNativeRouteAllowsTheHeadersAProviderSDKSends: a provider's SDK in a browser sends
+// its own headers (its credential header, telemetry); the native route's preflight allows
+// each valid name asked for, a malformed one is left out, and its answers expose every
+// header; other routes keep their fixed lists. An origin the org does not allow gets
+// nothing.
+func TestCORSNativeRouteAllowsTheHeadersAProviderSDKSends(t *testing.T) {
+	e := corsEnv(t)
+	native := "/orgs/org-a/native/elevenlabs/v1/text-to-speech/v1"
+	r := e.do("OPTIONS", admAPI+native, "", nil, "Origin", corsOrgOrigin, "Access-Control-Request-Method", "POST",
+		"Access-Control-Request-Headers", "xi-api-key, x-fern-language, X-Fern-SDK-Version, content-type, bad header, authorization")
+	if r.Status != 204 {
+		t.Fatalf("preflight: %d %s", r.Status, r.Body)
+	}
+	got := r.Header.Get("Access-Control-Allow-Headers")
+	for _, want := range []string{"Authorization", "Content-Type", "xi-api-key", "x-fern-language", "X-Fern-SDK-Version"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Allow-Headers %q lacks %s", got, want)
+		}
+	}
+	if strings.Contains(got, "bad header") || strings.Count(strings.ToLower(got), "authorization") != 1 {
+		t.Errorf("Allow-Headers %q: a malformed name, or a name twice", got)
+	}
+	r = e.do("GET", admAPI+"/orgs/org-a/native/elevenlabs/v1/models", "", nil, "Origin", corsOrgOrigin)
+	if r.Header.Get("Access-Control-Expose-Headers") != "*" {
+		t.Errorf("native answer exposes %q, want *", r.Header.Get("Access-Control-Expose-Headers"))
+	}
+	if r := preflight(e, "/orgs/org-a/services/heygen/list-avatars/", corsOrgOrigin); r.Header.Get("Access-Control-Allow-Headers") != "Authorization, Content-Type, X-Request-Id, Idempotency-Key" {
+		t.Errorf("invoke preflight allows %q", r.Header.Get("Access-Control-Allow-Headers"))
+	}
+	assertNoCORS(t, e.do("OPTIONS", admAPI+native, "", nil, "Origin", corsEvilOrigin, "Access-Control-Request-Method", "POST",
+		"Access-Control-Request-Headers", "xi-api-key"))
+}
