@@ -54,6 +54,7 @@ func commands() []command {
 		{"webhooks register", "SERVICE --public-url URL (--org SLUG | --platform) [--upstream SERVICE=URL]", cmdWebhooksRegister},
 		{"migrate", "", cmdMigrate},
 		{"secrets rotate", "--new-key-file FILE", cmdSecretsRotate},
+		{"call", "SERVICE ACTION [--body JSON|@FILE|-] [--query K=V]... [--path K=V]... [--header K=V]... [--file FIELD=@PATH]... [--out FILE] [--wait]   (a client: AIPROXY_URL, AIPROXY_ORG, AIPROXY_KEY; docs/cli.md)", cmdCall},
 	}
 }
 
@@ -88,12 +89,16 @@ func main() {
 
 func exitCode(err error, stderr io.Writer) int {
 	var ue *usageError
+	var ce *callError
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintln(stderr, "aiproxy: "+ue.msg)
 		return 2
+	case errors.As(err, &ce):
+		fmt.Fprintln(stderr, "aiproxy call: "+ce.msg)
+		return ce.code
 	case aiproxy.AsError(err) != nil && aiproxy.ErrorCode(err) != aiproxy.EINTERNAL:
 		// The service layer's sentence, as a client of the API would read it.
 		fmt.Fprintln(stderr, "aiproxy: "+aiproxy.ErrorMessage(err))
