@@ -23,26 +23,37 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	slug, action := r.PathValue("service"), r.PathValue("action")
-	li := logInfoFrom(r.Context())
-	li.service, li.action = slug, action
-	st, ep, err := s.tenancy.Action(r.Context(), actorFrom(r), org, slug, action)
-	li.known = ep != nil // only catalog names become metric labels
-	if ep != nil {
-		action = ep.Slug // an alias counts as the action it names
-		li.action = action
-	}
+	st, ep, err := s.action(r, org, r.PathValue("service"), r.PathValue("action"))
 	if err != nil {
-		if ep != nil {
-			s.tenancy.Refused(org, slug, action)
-		}
 		return err
 	}
+	slug, action := st.Service.Slug, ep.Slug
 	if ep.WebSocket() {
 		s.tenancy.Refused(org, slug, action)
 		return errRealtimeOnly(s.prefix, org.Slug, slug, action)
 	}
 	return s.invokeAction(w, r, org, st, ep)
+}
+
+// action is the checks of docs/contract.md §2 and §9 on the action a route names, in
+// order (tenancy.Manager.Action), with the request log told of the service and action: an
+// alias counts as the action it names, and only catalog names become metric labels. A
+// refusal of a known action counts as its refused call.
+func (s *Server) action(r *http.Request, org *aiproxy.Org, slug, action string) (tenancy.ServiceState, *catalog.Endpoint, error) {
+	li := logInfoFrom(r.Context())
+	li.service, li.action = slug, action
+	st, ep, err := s.tenancy.Action(r.Context(), actorFrom(r), org, slug, action)
+	li.known = ep != nil
+	if ep != nil {
+		li.action = ep.Slug
+	}
+	if err != nil {
+		if ep != nil {
+			s.tenancy.Refused(org, slug, ep.Slug)
+		}
+		return st, nil, err
+	}
+	return st, ep, nil
 }
 
 // invokeAction performs one call of ep, an HTTP action the caller may use, with the

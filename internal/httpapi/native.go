@@ -84,13 +84,8 @@ func (s *Server) native(w http.ResponseWriter, r *http.Request) error {
 		}
 		return errNativeNotFound(slug, r.Method)
 	}
-	li.action = ep.Slug
-	st, ep, err = s.tenancy.Action(r.Context(), actorFrom(r), org, slug, ep.Slug)
-	li.known = ep != nil
+	st, ep, err = s.action(r, org, slug, ep.Slug)
 	if err != nil {
-		if ep != nil {
-			s.tenancy.Refused(org, slug, ep.Slug)
-		}
 		return err
 	}
 	if ep.WebSocket() {

@@ -278,21 +278,11 @@ func (s *Server) realtime(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	slug, action := r.PathValue("service"), r.PathValue("action")
-	li := logInfoFrom(r.Context())
-	li.service, li.action = slug, action
-	st, ep, err := s.tenancy.Action(r.Context(), actorFrom(r), org, slug, action)
-	li.known = ep != nil
-	if ep != nil {
-		action = ep.Slug
-		li.action = action
-	}
+	st, ep, err := s.action(r, org, r.PathValue("service"), r.PathValue("action"))
 	if err != nil {
-		if ep != nil {
-			s.tenancy.Refused(org, slug, action)
-		}
 		return err
 	}
+	slug, action := st.Service.Slug, ep.Slug
 	if !ep.WebSocket() {
 		return errNotRealtime(action)
 	}
